@@ -1,0 +1,1 @@
+"""The ``mllmsc`` command line (typer + rich). Heavy modules are imported inside commands."""

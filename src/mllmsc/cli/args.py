@@ -1,0 +1,43 @@
+"""Parsing of the argument syntax shared by every command (DESIGN.md §4).
+
+An SNR is a number in dB; a CBR is a fraction ``1/16`` or a decimal in (0, 1]; a LIST is
+comma-separated (``--snr 1,4,7 --cbr 1/16,1/8``). Errors are :class:`~mllmsc.errors.UserError`
+with a message that names the offending text.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from mllmsc.errors import UserError
+
+
+def parse_snr(text: str) -> float:
+    """``"10"`` / ``"-2.5"`` → SNR in dB; must be a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"SNR must be a number in dB, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UserError(f"SNR must be finite, got {text!r}")
+    return value
+
+
+def parse_cbr(text: str) -> float:
+    """``"1/16"`` or ``"0.0625"`` → channel bandwidth ratio in (0, 1]."""
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"CBR must be a fraction like 1/16 or a decimal in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise UserError(f"CBR must be in (0, 1], got {text!r}")
+    return value
+
+
+def parse_list(text: str, parse=str) -> list:
+    """``"a,b,c"`` → ``[parse("a"), parse("b"), parse("c")]``; empty items are an error."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise UserError(f"expected a comma-separated list, got {text!r}")
+    return [parse(item) for item in items]

@@ -1,0 +1,1 @@
+"""Data: reading and writing images and masks (``io``), datasets for training and evaluation."""

@@ -1,0 +1,1 @@
+"""Evaluation: image metrics (``metrics``), SNR × CBR sweeps, tables and plots."""

@@ -1,0 +1,311 @@
+"""Image metrics, one value per image: PSNR, ROI / background PSNR, MS-SSIM, IoU, LPIPS.
+
+All take images in [0, 1], batched ``[B, C, H, W]`` or single ``[C, H, W]`` (counted as ``B = 1``),
+and return a float64 tensor ``[B]``; averaging over a data set is the caller's choice (the mean of
+per-image PSNR, as the deep JSCC literature reports it). Squared errors are accumulated in
+float64, so a PSNR of 50 dB on a large image is not rounding noise; MS-SSIM runs in float32 (see
+there why that is enough).
+
+A value that cannot be computed is NaN (``masked_psnr`` over an empty mask) or ``None``
+(``lpips`` without its weights); the report writers turn both into JSON ``null`` (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "background_psnr",
+    "iou",
+    "lpips",
+    "lpips_available",
+    "masked_psnr",
+    "ms_ssim",
+    "psnr",
+    "roi_psnr",
+]
+
+# Wang, Simoncelli & Bovik (2003): weights of scales 1 (full resolution) to 5.
+_MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+_MS_SSIM_KERNEL = 11
+_MS_SSIM_SIGMA = 1.5
+# Smallest image side MS-SSIM accepts: one scale with a 7-px window. Below that the window
+# covers (nearly) the whole image and the "structure" term compares almost nothing.
+_MS_SSIM_MIN_SIDE = 8
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, ``10 log10(data_range² / MSE)`` in dB.
+
+    Args:
+        x: reconstructed images.
+        y: reference images, same shape.
+        data_range: peak value (1 for images in [0, 1]).
+
+    Returns:
+        PSNR in dB; ``inf`` where the images are identical.
+
+    Shapes:
+        x, y: ``[B, C, H, W]`` or ``[C, H, W]``.
+        output: ``[B]`` float64 (``[1]`` for a single image).
+    """
+    x, y = _pair(x, y)
+    mse = (x - y).square().flatten(1).mean(dim=1)
+    return _psnr_from_mse(mse, data_range)
+
+
+def masked_psnr(
+    x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, *, data_range: float = 1.0
+) -> torch.Tensor:
+    """PSNR over the pixels where ``mask`` is true (all channels of those pixels).
+
+    Args:
+        x: reconstructed images.
+        y: reference images, same shape.
+        mask: the pixels to score, broadcast over channels (and over the batch when it is a
+            single mask). Bool, or numeric: a float mask is true where ``> 0.5`` (so a soft map
+            can be passed), an integer mask where non-zero.
+        data_range: peak value.
+
+    Returns:
+        PSNR in dB over the masked pixels; ``inf`` where they are identical there; NaN where
+        the mask is empty (no pixels, no PSNR: the caller reports ``null``).
+
+    Shapes:
+        x, y: ``[B, C, H, W]`` or ``[C, H, W]``.
+        mask: ``[B, 1, H, W]``, ``[1, 1, H, W]``, ``[1, H, W]`` or ``[H, W]``.
+        output: ``[B]`` float64.
+    """
+    x, y = _pair(x, y)
+    m = _as_mask(mask, batch=x.shape[0], size=tuple(x.shape[-2:])).to(torch.float64)
+    squared = (x - y).square().sum(dim=1, keepdim=True)  # summed over channels
+    count = m.flatten(1).sum(dim=1) * x.shape[1]
+    sse = (squared * m).flatten(1).sum(dim=1)
+    mse = torch.where(count > 0, sse / count.clamp_min(1), torch.nan)
+    return _psnr_from_mse(mse, data_range)
+
+
+def roi_psnr(
+    x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, *, data_range: float = 1.0
+) -> torch.Tensor:
+    """PSNR inside the region of interest (``mask`` true); see :func:`masked_psnr`."""
+    return masked_psnr(x, y, mask, data_range=data_range)
+
+
+def background_psnr(
+    x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, *, data_range: float = 1.0
+) -> torch.Tensor:
+    """PSNR outside the region of interest (``mask`` false); see :func:`masked_psnr`."""
+    x, y = _pair(x, y)
+    inside = _as_mask(mask, batch=x.shape[0], size=tuple(x.shape[-2:]))
+    return masked_psnr(x, y, ~inside, data_range=data_range)
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """Multi-scale SSIM per image (Wang, Simoncelli & Bovik, 2003), via torchmetrics.
+
+    The standard setup, 5 scales with an 11-px Gaussian window (σ = 1.5), needs the smaller
+    image side to be at least 176 px in torchmetrics (its check is ``side // (scales − 1)² ≥
+    11``; the coarsest scale, ``side / 16``, must hold the window). Smaller images get a valid
+    setup chosen by this rule:
+
+    1. keep the 11-px window and use as many scales as fit (the first ``n`` standard weights,
+       renormalised to sum to 1): 4 scales from 99 px, 3 from 44 px (so 64×64 uses 3), 2 from
+       22 px, 1 (plain SSIM) from 11 px;
+    2. below 11 px, one scale with the largest odd window that fits (σ scaled with it), down
+       to 7 px, so the smallest side accepted is 8 px.
+
+    Scores from different setups are not comparable with each other; compare images of one
+    size. The ``relu`` normalisation of torchmetrics is kept, so the result is in [0, 1].
+
+    Args:
+        x: reconstructed images.
+        y: reference images, same shape.
+        data_range: peak value.
+
+    Returns:
+        MS-SSIM, 1 for identical images.
+
+    Shapes:
+        x, y: ``[B, C, H, W]`` or ``[C, H, W]``.
+        output: ``[B]`` float64.
+
+    Raises:
+        ValueError: shapes differ, or the smaller side is under 8 px.
+    """
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+    x, y = _pair(x, y)
+    betas, kernel, sigma = _ms_ssim_setup(x.shape[-2], x.shape[-1])
+    # float32 on purpose: grouped float64 convolutions are ~60x slower on CPU, and SSIM's
+    # stabilising constants (C2 = 9e-4) dwarf float32 rounding in the local variances.
+    value = multiscale_structural_similarity_index_measure(
+        x.float(),
+        y.float(),
+        kernel_size=kernel,
+        sigma=sigma,
+        betas=betas,
+        data_range=data_range,
+        reduction="none",
+    )
+    return value.reshape(x.shape[0]).to(torch.float64)
+
+
+def _ms_ssim_setup(height: int, width: int) -> tuple[tuple[float, ...], int, float]:
+    """``(betas, kernel_size, sigma)`` for an image of this size; the rule is in :func:`ms_ssim`."""
+    side = min(height, width)
+    if side < _MS_SSIM_MIN_SIDE:
+        raise ValueError(
+            f"MS-SSIM needs images of at least {_MS_SSIM_MIN_SIDE}x{_MS_SSIM_MIN_SIDE} pixels, "
+            f"got {height}x{width}"
+        )
+    k = _MS_SSIM_KERNEL
+    for n in range(len(_MS_SSIM_BETAS), 0, -1):
+        # The coarsest of n scales (side / 2^(n-1)) must hold the window, and torchmetrics'
+        # own check, side // max(1, n-1)^2 > k - 1, must pass.
+        if side // 2 ** (n - 1) >= k and side // max(1, n - 1) ** 2 >= k:
+            betas = _MS_SSIM_BETAS[:n]
+            total = sum(betas)
+            return tuple(b / total for b in betas), k, _MS_SSIM_SIGMA
+    k = side if side % 2 else side - 1
+    return (1.0,), k, _MS_SSIM_SIGMA * k / _MS_SSIM_KERNEL
+
+
+def iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Intersection over union of two masks, per image.
+
+    Args:
+        pred: predicted mask, bool (a float mask is true where ``> 0.5``, an integer one where
+            non-zero).
+        target: reference mask, same shape.
+
+    Returns:
+        ``|pred ∧ target| / |pred ∨ target|``; 1 where both masks are empty (they agree).
+
+    Shapes:
+        pred, target: ``[B, 1, H, W]``, ``[1, H, W]`` or ``[H, W]``.
+        output: ``[B]`` float64.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"mask shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    batch = pred.shape[0] if pred.ndim == 4 else 1
+    size = tuple(pred.shape[-2:])
+    p = _as_mask(pred, batch=batch, size=size).flatten(1)
+    t = _as_mask(target, batch=batch, size=size).flatten(1)
+    inter = (p & t).sum(dim=1, dtype=torch.float64)
+    union = (p | t).sum(dim=1, dtype=torch.float64)
+    return torch.where(union > 0, inter / union.clamp_min(1), 1.0)
+
+
+def lpips(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """LPIPS (AlexNet) per image, or ``None`` when it cannot be computed here.
+
+    LPIPS needs torchvision's AlexNet with ImageNet weights, which torchvision would download on
+    first use. This project never downloads at run time, so LPIPS is computed only when
+    torchvision is installed *and* its AlexNet checkpoint is already in the torch hub cache
+    (``$TORCH_HOME/hub/checkpoints``); the linear heads ship with torchmetrics. Both files are
+    read with ``torch.load(weights_only=True)``, which loads tensors and never runs pickled code.
+    The probe runs once per process and is cheap when torchvision is absent.
+
+    Args:
+        x: reconstructed images in [0, 1].
+        y: reference images, same shape.
+
+    Returns:
+        LPIPS distance (lower is closer), or ``None``: the caller reports ``null``.
+
+    Shapes:
+        x, y: ``[B, 3, H, W]`` or ``[3, H, W]``.
+        output: ``[B]`` float64.
+    """
+    model = _lpips_model()
+    if model is None:
+        return None
+    x, y = _pair(x, y)
+    if x.shape[1] != 3:
+        raise ValueError(f"LPIPS needs RGB images [B, 3, H, W], got {tuple(x.shape)}")
+    with torch.no_grad():
+        value = model(x.clamp(0, 1).float(), y.clamp(0, 1).float(), normalize=True)
+    return value.reshape(x.shape[0]).to(torch.float64)
+
+
+def lpips_available() -> bool:
+    """Whether :func:`lpips` returns numbers in this environment (see there for the rule)."""
+    return _lpips_model() is not None
+
+
+@functools.cache
+def _lpips_model() -> torch.nn.Module | None:
+    """torchmetrics' LPIPS built from local files only; ``None`` when they are not all here."""
+    if importlib.util.find_spec("torchvision") is None:
+        return None
+    try:
+        import torchvision
+        from torchmetrics.functional.image.lpips import _NoTrainLpips
+
+        checkpoint = _cached_hub_file(torchvision.models.AlexNet_Weights.DEFAULT.url)
+        if checkpoint is None:
+            return None
+        backbone = torchvision.models.alexnet(weights=None)
+        backbone.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        # pnet_rand builds the backbone without weights (so nothing is fetched); the pretrained
+        # linear heads are loaded from torchmetrics' package data.
+        model = _NoTrainLpips(net="alex", pretrained=True, pnet_rand=True)
+        for stage in model.net.children():
+            # torchmetrics' AlexNet stages hold torchvision's `features` layers under their
+            # original indices, so the weights go back where they came from.
+            for index, layer in stage.named_children():
+                layer.load_state_dict(backbone.features[int(index)].state_dict())
+    except Exception:
+        # Any mismatch of versions or files means "LPIPS not available", never a crash of an
+        # evaluation that has other metrics to report.
+        return None
+    return model.eval()
+
+
+def _cached_hub_file(url: str) -> Path | None:
+    """Path of ``url``'s file in the torch hub cache, where torchvision keeps downloads."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return path if path.is_file() else None
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check shapes, make both ``[B, C, H, W]`` float64."""
+    if x.shape != y.shape:
+        raise ValueError(f"image shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+    if x.ndim == 3:
+        x, y = x[None], y[None]
+    if x.ndim != 4:
+        raise ValueError(f"expected images [B, C, H, W] or [C, H, W], got {tuple(x.shape)}")
+    return x.to(torch.float64), y.to(torch.float64)
+
+
+def _as_mask(mask: torch.Tensor, *, batch: int, size: tuple[int, ...]) -> torch.Tensor:
+    """Bool ``[B, 1, H, W]`` view of a mask ``[B|1, 1, H, W]``, ``[1, H, W]`` or ``[H, W]``."""
+    shape = tuple(mask.shape)
+    if mask.ndim == 2:
+        mask = mask[None, None]
+    elif mask.ndim == 3 and shape[0] == 1:
+        mask = mask[None]
+    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[0] not in (1, batch):
+        raise ValueError(
+            f"expected a mask [B, 1, H, W], [1, H, W] or [H, W] for a batch of {batch}, got {shape}"
+        )
+    if tuple(mask.shape[-2:]) != size:
+        raise ValueError(f"mask is {tuple(mask.shape[-2:])}, images are {size} (H, W)")
+    if mask.dtype != torch.bool:
+        mask = mask > 0.5 if mask.is_floating_point() else mask != 0
+    return mask.expand(batch, 1, *size)
+
+
+def _psnr_from_mse(mse: torch.Tensor, data_range: float) -> torch.Tensor:
+    # MSE 0 gives +inf (identical images) and NaN stays NaN, both on purpose.
+    return 10.0 * torch.log10(data_range**2 / mse)

@@ -1,0 +1,73 @@
+"""One generic registry: names → factories, for channels, codecs, guidance backends, methods.
+
+Example:
+    >>> CHANNELS: Registry[nn.Module] = Registry("channel")
+    >>> @CHANNELS.register("awgn")
+    ... class AWGNChannel(nn.Module): ...
+    >>> CHANNELS.build("awgn")          # an instance, ready to use
+    >>> CHANNELS.available()            # ['awgn', ...]
+
+Names are kebab-case (``ofdm-tdl``, ``uniform-jscc``), as in CompressAI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from mllmsc.errors import UserError
+
+T = TypeVar("T")
+
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class UnknownNameError(UserError, KeyError):
+    """A name that is not in a registry; its message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """A named collection of factories (classes or functions) that build ``T``."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator adding a factory under ``name`` (kebab-case, unique)."""
+        if not _NAME.match(name):
+            raise ValueError(f"{self.kind} name {name!r} is not kebab-case")
+
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._factories[name] = factory
+            return factory
+
+        return decorator
+
+    def get(self, name: str) -> Callable[..., T]:
+        """The factory registered as ``name``; unknown names list the valid ones."""
+        try:
+            return self._factories[name]
+        except KeyError:
+            valid = ", ".join(self.available()) or "(none)"
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; choose one of: {valid}") from None
+
+    def build(self, name: str, **kwargs: Any) -> T:
+        """Call the factory registered as ``name`` with ``kwargs``."""
+        return self.get(name)(**kwargs)
+
+    def available(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._factories)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.available()})"

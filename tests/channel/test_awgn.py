@@ -1,0 +1,84 @@
+import math
+
+import pytest
+import torch
+
+from conftest import unit_power_symbols
+from mllmsc.channel import CHANNELS, noise_variance
+from mllmsc.eval.uncoded import measure_uncoded, qpsk_ber_awgn
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_empirical_snr_within_a_tenth_of_a_db(snr_db, gen):
+    z = unit_power_symbols(2, 100_000, gen)
+    out = CHANNELS.build("awgn")(z, snr_db, generator=gen)
+    noise_power = (out.y - z).abs().square().mean().item()
+    assert abs(10 * math.log10(1 / noise_power) - snr_db) < 0.1
+    assert out.h is None
+    torch.testing.assert_close(out.noise_var, torch.full((2,), 10 ** (-snr_db / 10)))
+
+
+def test_noise_is_circular_with_half_variance_per_real_dimension(gen):
+    z = torch.zeros(1, 200_000, dtype=torch.complex64)
+    noise = CHANNELS.build("awgn")(z, 3.0, generator=gen).y
+    var = 10 ** (-0.3)
+    assert noise.real.var().item() == pytest.approx(var / 2, rel=0.02)
+    assert noise.imag.var().item() == pytest.approx(var / 2, rel=0.02)
+    assert abs((noise.real * noise.imag).mean().item()) < 0.01 * var
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 4.0, 8.0])
+def test_qpsk_ber_matches_q_function(snr_db, gen):
+    point = measure_uncoded(CHANNELS.build("awgn"), snr_db, num_symbols=200_000, generator=gen)
+    assert point.ber == pytest.approx(qpsk_ber_awgn(snr_db), rel=0.10)
+
+
+def test_per_item_snr_tensor(gen):
+    z = unit_power_symbols(3, 50_000, gen)
+    snr = torch.tensor([0.0, 10.0, 20.0])
+    out = CHANNELS.build("awgn")(z, snr, generator=gen)
+    measured = (out.y - z).abs().square().mean(dim=1)
+    torch.testing.assert_close(measured, 10 ** (-snr / 10), rtol=0.03, atol=0)
+
+
+def test_zero_dim_tensor_snr_and_shapes_kept(gen):
+    z = unit_power_symbols(2, 4 * 5 * 6, gen).reshape(2, 4, 5, 6)
+    out = CHANNELS.build("awgn")(z, torch.tensor(5.0), generator=gen)
+    assert out.y.shape == z.shape and out.y.dtype == torch.complex64
+    assert out.noise_var.shape == (2,)
+
+
+def test_same_seed_same_output_and_default_generator_follows_manual_seed():
+    channel = CHANNELS.build("awgn")
+    z = torch.ones(2, 1000, dtype=torch.complex64)
+    a = channel(z, 5.0, generator=torch.Generator().manual_seed(7)).y
+    b = channel(z, 5.0, generator=torch.Generator().manual_seed(7)).y
+    c = channel(z, 5.0, generator=torch.Generator().manual_seed(8)).y
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    torch.manual_seed(3)
+    d = channel(z, 5.0).y
+    torch.manual_seed(3)
+    assert torch.equal(d, channel(z, 5.0).y)
+
+
+@pytest.mark.parametrize(
+    "z, snr",
+    [
+        (torch.ones(2, 8), 5.0),  # real input
+        (torch.ones(8, dtype=torch.complex64), 5.0),  # no batch axis
+        (torch.ones(2, 8, dtype=torch.complex128), 5.0),  # double precision
+        (torch.ones(2, 8, dtype=torch.complex64), float("nan")),
+        (torch.ones(2, 8, dtype=torch.complex64), torch.tensor([1.0, 2.0, 3.0])),  # wrong batch
+    ],
+)
+def test_bad_input_is_refused(z, snr):
+    with pytest.raises((TypeError, ValueError)):
+        CHANNELS.build("awgn")(z, snr)
+
+
+def test_noise_variance_closed_form():
+    torch.testing.assert_close(noise_variance(10.0, 2, torch.device("cpu")), torch.tensor([0.1, 0.1]))
+    torch.testing.assert_close(
+        noise_variance(torch.tensor([0.0, -3.0]), 2, torch.device("cpu")),
+        torch.tensor([1.0, 10**0.3]),
+    )
