@@ -18,7 +18,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/mllmsc channel --channel rayleigh --snr 0,5,10,15,20 --out demo-out
+	$(BIN)/mllmsc demo --out demo-out
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

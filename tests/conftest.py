@@ -16,8 +16,37 @@ def gen():
     return torch.Generator().manual_seed(1234)
 
 
-def unit_power_symbols(batch: int, n: int, generator: torch.Generator) -> torch.Tensor:
-    """Complex Gaussian symbols ``[batch, n]`` with average power exactly 1 per item."""
+@pytest.fixture
+def symbols(gen):
+    """``symbols(batch, n)``: complex Gaussian ``[batch, n]`` with power exactly 1 per item, from ``gen``."""
     from mllmsc.channel import power_normalize
 
-    return power_normalize(torch.randn(batch, n, dtype=torch.complex64, generator=generator))
+    def draw(batch: int, n: int) -> torch.Tensor:
+        return power_normalize(torch.randn(batch, n, dtype=torch.complex64, generator=gen))
+
+    return draw
+
+
+@pytest.fixture(scope="session")
+def tiny_codec_dir(tmp_path_factory):
+    """A tiny random IA-JSCC saved through the same save/load path as the shipped weights."""
+    from mllmsc.codec import IAJSCC, IAJSCCConfig
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-codec")
+    IAJSCC(IAJSCCConfig(channels=(4, 4, 4, 4), k_max=192, res_blocks=1)).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def photo_path(tmp_path_factory):
+    """A small real photo (scikit-image's astronaut, 96×128) as PNG."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photo") / "astronaut.png"
+    image = Image.fromarray(data.astronaut()).resize((128, 96), Image.BICUBIC)
+    image.save(path)
+    assert np.asarray(Image.open(path)).shape == (96, 128, 3)
+    return path

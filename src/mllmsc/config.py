@@ -106,16 +106,20 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def load_preset(cls: type[C], path: str | Path) -> C:
-    """Read a TOML preset into ``cls``; missing keys keep their defaults."""
+def read_preset(path: str | Path) -> dict[str, Any]:
+    """A TOML preset as a dict; a missing or malformed file is a :class:`ConfigError`."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(f"preset not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"preset {path} is not valid TOML: {err}") from None
-    return from_dict(cls, data)
+
+
+def load_preset(cls: type[C], path: str | Path) -> C:
+    """Read a TOML preset into ``cls``; missing keys keep their defaults."""
+    return from_dict(cls, read_preset(path))
 
 
 def _parse_scalar(text: str) -> Any:

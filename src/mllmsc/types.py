@@ -90,3 +90,18 @@ class Allocation:
     def cbr_used(self) -> torch.Tensor:
         """``total / (3·H·W)`` per image, ``[B]`` float64."""
         return self.total.double() / (3 * self.height * self.width)
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """What the guidance knows of the link: the SNR and the bandwidth budget (either may be unknown).
+
+    Attributes:
+        snr_db: average SNR in dB, or ``None``.
+        cbr: channel bandwidth ratio (symbols / (3·H·W)), or ``None``.
+        channel: registry name of the channel, or ``None``.
+    """
+
+    snr_db: float | None = None
+    cbr: float | None = None
+    channel: str | None = None

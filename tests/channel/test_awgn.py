@@ -3,14 +3,13 @@ import math
 import pytest
 import torch
 
-from conftest import unit_power_symbols
 from mllmsc.channel import CHANNELS, noise_variance
 from mllmsc.eval.uncoded import measure_uncoded, qpsk_ber_awgn
 
 
 @pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
-def test_empirical_snr_within_a_tenth_of_a_db(snr_db, gen):
-    z = unit_power_symbols(2, 100_000, gen)
+def test_empirical_snr_within_a_tenth_of_a_db(snr_db, gen, symbols):
+    z = symbols(2, 100_000)
     out = CHANNELS.build("awgn")(z, snr_db, generator=gen)
     noise_power = (out.y - z).abs().square().mean().item()
     assert abs(10 * math.log10(1 / noise_power) - snr_db) < 0.1
@@ -33,16 +32,16 @@ def test_qpsk_ber_matches_q_function(snr_db, gen):
     assert point.ber == pytest.approx(qpsk_ber_awgn(snr_db), rel=0.10)
 
 
-def test_per_item_snr_tensor(gen):
-    z = unit_power_symbols(3, 50_000, gen)
+def test_per_item_snr_tensor(gen, symbols):
+    z = symbols(3, 50_000)
     snr = torch.tensor([0.0, 10.0, 20.0])
     out = CHANNELS.build("awgn")(z, snr, generator=gen)
     measured = (out.y - z).abs().square().mean(dim=1)
     torch.testing.assert_close(measured, 10 ** (-snr / 10), rtol=0.03, atol=0)
 
 
-def test_zero_dim_tensor_snr_and_shapes_kept(gen):
-    z = unit_power_symbols(2, 4 * 5 * 6, gen).reshape(2, 4, 5, 6)
+def test_zero_dim_tensor_snr_and_shapes_kept(gen, symbols):
+    z = symbols(2, 4 * 5 * 6).reshape(2, 4, 5, 6)
     out = CHANNELS.build("awgn")(z, torch.tensor(5.0), generator=gen)
     assert out.y.shape == z.shape and out.y.dtype == torch.complex64
     assert out.noise_var.shape == (2,)

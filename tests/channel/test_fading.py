@@ -3,13 +3,12 @@ import math
 import pytest
 import torch
 
-from conftest import unit_power_symbols
 from mllmsc.channel import CHANNELS
 from mllmsc.eval.uncoded import measure_uncoded, qpsk_ber_rayleigh, qpsk_ber_rician
 
 
-def test_rayleigh_h_has_unit_power_and_is_circular(gen):
-    z = unit_power_symbols(4, 50_000, gen)
+def test_rayleigh_h_has_unit_power_and_is_circular(gen, symbols):
+    z = symbols(4, 50_000)
     h = CHANNELS.build("rayleigh", coherence=1)(z, 10.0, generator=gen).h
     assert h.shape == z.shape and h.dtype == torch.complex64
     assert h.abs().square().mean().item() == pytest.approx(1.0, rel=0.02)
@@ -17,8 +16,8 @@ def test_rayleigh_h_has_unit_power_and_is_circular(gen):
 
 
 @pytest.mark.parametrize("coherence", [None, 1, 64, 1000])
-def test_coherence_blocks_hold_one_coefficient(coherence, gen):
-    z = unit_power_symbols(3, 4 * 250, gen).reshape(3, 4, 250)  # 1000 symbols per item
+def test_coherence_blocks_hold_one_coefficient(coherence, gen, symbols):
+    z = symbols(3, 4 * 250).reshape(3, 4, 250)  # 1000 symbols per item
     h = CHANNELS.build("rayleigh", coherence=coherence)(z, 10.0, generator=gen).h.reshape(3, -1)
     block = 1000 if coherence is None else coherence
     for start in range(0, 1000, block):
@@ -42,8 +41,8 @@ def test_qpsk_ber_matches_rayleigh_closed_form(snr_db, gen):
     assert point.ber == pytest.approx(qpsk_ber_rayleigh(snr_db), rel=0.10)
 
 
-def test_equalize_returns_mmse_estimate(gen):
-    z = unit_power_symbols(2, 10_000, gen)
+def test_equalize_returns_mmse_estimate(gen, symbols):
+    z = symbols(2, 10_000)
     raw = CHANNELS.build("rayleigh", coherence=1, csi="decoder")(
         z, 15.0, generator=torch.Generator().manual_seed(5)
     )
@@ -59,9 +58,9 @@ def test_equalize_returns_mmse_estimate(gen):
     assert (eq.y - z).abs().square().mean() < (raw.y - z).abs().square().mean()
 
 
-def test_rician_unit_power_and_ber(gen):
+def test_rician_unit_power_and_ber(gen, symbols):
     channel = CHANNELS.build("rician", k_factor=4.0, coherence=1, csi="decoder")
-    z = unit_power_symbols(2, 50_000, gen)
+    z = symbols(2, 50_000)
     h = channel(z, 10.0, generator=gen).h
     assert h.abs().square().mean().item() == pytest.approx(1.0, rel=0.02)
     assert h.mean().real.item() == pytest.approx(math.sqrt(4 / 5), abs=0.02)  # LOS term
@@ -69,8 +68,8 @@ def test_rician_unit_power_and_ber(gen):
     assert point.ber == pytest.approx(qpsk_ber_rician(5.0, 4.0), rel=0.10)
 
 
-def test_rician_tends_to_awgn_as_k_grows(gen):
-    z = unit_power_symbols(2, 100_000, gen)
+def test_rician_tends_to_awgn_as_k_grows(gen, symbols):
+    z = symbols(2, 100_000)
     out = CHANNELS.build("rician", k_factor=1e6, coherence=1, csi="decoder")(z, 10.0, generator=gen)
     assert (out.h - 1).abs().max().item() < 0.01
     noise_power = (out.y - z).abs().square().mean().item()

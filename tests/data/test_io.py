@@ -12,14 +12,8 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from mllmsc.data.io import (
-    ImageError,
-    atomic_write_bytes,
-    atomic_write_text,
-    read_image,
-    read_mask,
-    write_image,
-)
+from mllmsc.atomic import atomic_write_bytes, atomic_write_text
+from mllmsc.data.io import ImageError, read_image, read_mask, write_image
 
 
 def _png16(a: np.ndarray) -> bytes:

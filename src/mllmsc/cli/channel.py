@@ -85,7 +85,7 @@ def _write_outputs(out: Path, name: str, kwargs: dict, rows: list[dict]) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mllmsc.data.io import atomic_write_bytes, atomic_write_text
+    from mllmsc.atomic import atomic_write_bytes, atomic_write_text
 
     atomic_write_text(
         out / "channel.json",

@@ -17,18 +17,15 @@ Reading:
     range, i.e. ``>= 128`` for 8-bit; transparency counts as **black** (not in the mask).
 
 Writing:
-    ``write_image``, ``atomic_write_bytes`` and ``atomic_write_text`` write a temporary file in
-    the target's directory, fsync it and ``os.replace`` it over the target.
+    ``write_image`` writes through :func:`mllmsc.atomic.atomic_write`: a temporary file in the
+    target's directory, fsync, then ``os.replace`` over the target.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -36,12 +33,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mllmsc.atomic import atomic_write
 from mllmsc.errors import UserError
 
 __all__ = [
     "ImageError",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "read_image",
     "read_mask",
     "write_image",
@@ -388,66 +384,4 @@ def write_image(path: StrPath, x: torch.Tensor) -> None:
     def save(f: IO[bytes]) -> None:
         image.save(f, format=fmt, **options)
 
-    _atomic_write(path, save)
-
-
-def atomic_write_bytes(path: StrPath, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, replace).
-
-    The parent directory is created. On failure an existing file at ``path`` is untouched.
-    """
-    _atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_text(path: StrPath, text: str, *, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` atomically, encoded as given; newlines are written as is."""
-    atomic_write_bytes(path, text.encode(encoding))
-
-
-def _atomic_write(path: StrPath, write: Callable[[IO[bytes]], object]) -> None:
-    """Run ``write`` on a temporary file beside ``path``, then move it over ``path``.
-
-    ``os.replace`` within one directory (one filesystem) is atomic: readers see the old file or
-    the new one, never a mix, and a crash or exception leaves the old file as it was.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_name: str | None = None
-    try:
-        # A hidden temp name, so a crash mid-write leaves nothing that looks like a result.
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix, delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            write(tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        # mkstemp creates the file 0600; give it the mode a plain open() would have (or keep
-        # the mode of the file it replaces), so outputs stay readable by others as usual.
-        mode = target.stat().st_mode & 0o7777 if target.is_file() else 0o666 & ~_umask()
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself; best effort (not possible on every OS or filesystem)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@functools.cache
-def _umask() -> int:
-    # The only portable way to read the umask is to set it; done once, then cached.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    atomic_write(path, save)

@@ -1,0 +1,48 @@
+"""Importance-aware deep JSCC (IA-JSCC): the model, the allocation and its side information.
+
+>>> from mllmsc.codec import IAJSCC, allocate, allocate_uniform, symbol_budget
+>>> model = IAJSCC.from_pretrained(path)
+>>> alloc = allocate(importance, symbol_budget(1 / 16, H, W), k_max=model.k_max)
+>>> out = model(x, alloc.k, 10.0, channel, importance=importance)
+"""
+
+from mllmsc.codec.allocation import (
+    BudgetError,
+    allocate,
+    allocate_uniform,
+    allocation_from_levels,
+    decode_side_info,
+    encode_side_info,
+    side_info_symbols,
+    symbol_budget,
+)
+from mllmsc.codec.model import (
+    IAJSCC,
+    CodecOutput,
+    IAJSCCConfig,
+    InvalidWeightsError,
+    WeightsNotFoundError,
+    sent_mask,
+)
+from mllmsc.registry import Registry
+
+CODECS: Registry[IAJSCC] = Registry("codec")
+CODECS.register("ia-jscc")(IAJSCC)
+
+__all__ = [
+    "CODECS",
+    "BudgetError",
+    "InvalidWeightsError",
+    "WeightsNotFoundError",
+    "IAJSCC",
+    "CodecOutput",
+    "IAJSCCConfig",
+    "allocate",
+    "allocate_uniform",
+    "allocation_from_levels",
+    "decode_side_info",
+    "encode_side_info",
+    "sent_mask",
+    "side_info_symbols",
+    "symbol_budget",
+]

@@ -1,0 +1,90 @@
+"""Random crops from an image folder, decoded once into RAM (uint8) so a step never waits on disk.
+
+Shapes:
+    a batch: ``[B, 3, S, S]`` float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as ``[H, W, 3]`` uint8 RGB (PIL; alpha and grey are converted)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+class CropSampler:
+    """Uniformly random images, random ``size × size`` crops, random horizontal flips.
+
+    Args:
+        images: decoded ``[H, W, 3]`` uint8 arrays (see :meth:`from_folder`).
+        generator: the only source of randomness (reproducible batches).
+
+    Images smaller than the crop are upscaled (bilinear) to fit; this is rare with the training set.
+    """
+
+    def __init__(self, images: list[np.ndarray], generator: torch.Generator) -> None:
+        if not images:
+            raise ValueError("no training images")
+        self.images = [torch.from_numpy(im).permute(2, 0, 1) for im in images]  # [3, H, W] uint8
+        self.generator = generator
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, generator: torch.Generator) -> CropSampler:
+        paths = list_images(folder)
+        if not paths:
+            raise FileNotFoundError(f"no images in {folder}")
+        return cls([read_rgb(p) for p in paths], generator)
+
+    def _randint(self, high: int) -> int:
+        return int(torch.randint(high, (1,), generator=self.generator))
+
+    def sample(self, batch: int, size: int) -> torch.Tensor:
+        """A batch of crops.
+
+        Shapes:
+            → ``[batch, 3, size, size]`` float32 in [0, 1].
+        """
+        out = torch.empty(batch, 3, size, size, dtype=torch.uint8)
+        for b in range(batch):
+            img = self.images[self._randint(len(self.images))]
+            _, h, w = img.shape
+            if h < size or w < size:
+                scale = size / min(h, w)
+                img = (
+                    F.interpolate(
+                        img[None].float(), scale_factor=scale, mode="bilinear", align_corners=False
+                    )[0]
+                    .round()
+                    .clamp(0, 255)
+                    .to(torch.uint8)
+                )
+                _, h, w = img.shape
+                h, w = max(h, size), max(w, size)
+                img = F.pad(img[None].float(), (0, w - img.shape[2], 0, h - img.shape[1]), mode="replicate")[
+                    0
+                ].to(torch.uint8)
+            top, left = self._randint(h - size + 1), self._randint(w - size + 1)
+            crop = img[:, top : top + size, left : left + size]
+            if self._randint(2):
+                crop = crop.flip(-1)
+            out[b] = crop
+        return out.float().div_(255.0)

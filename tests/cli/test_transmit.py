@@ -1,0 +1,101 @@
+"""`mllmsc transmit`: the DESIGN.md §4 contract, on a tiny random codec."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mllmsc.cli.main import main
+
+CONTRACT = {
+    "image", "query", "height", "width", "channel", "snr_db", "cbr_target", "cbr_used",
+    "symbols", "guidance", "metrics", "latency_ms",
+}  # fmt: skip
+
+
+def run(tmp_path, photo_path, tiny_codec_dir, *extra):
+    out = tmp_path / "out"
+    argv = ["transmit", str(photo_path), "--out", str(out), "--weights", str(tiny_codec_dir), *extra]
+    return main(argv), out
+
+
+def test_writes_every_file_and_a_report_that_keeps_the_contract(tmp_path, photo_path, tiny_codec_dir):
+    code, out = run(
+        tmp_path, photo_path, tiny_codec_dir, "--snr", "10", "--cbr", "1/16", "--query", "the face"
+    )
+    assert code == 0
+    for name in ("received.png", "importance.png", "allocation.png", "report.png"):
+        assert Image.open(out / name).size == (
+            (128, 96) if name != "report.png" else Image.open(out / name).size
+        )
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) == CONTRACT
+    s = report["symbols"]
+    assert s["payload"] + s["side_info"] == s["total"] <= s["budget"] == int(3 * 96 * 128 / 16)
+    assert s["side_info"] == 0  # uniform guidance
+    assert report["cbr_used"] == pytest.approx(s["total"] / (3 * 96 * 128))
+    assert report["guidance"] == {"backend": "uniform", "roi_fraction": 1.0, "used_query": False}
+    m = report["metrics"]
+    assert set(m) == {"psnr", "ms_ssim", "roi_psnr", "background_psnr", "lpips"}
+    assert m["background_psnr"] is None  # the uniform mask leaves no background
+    assert m["lpips"] is None  # no LPIPS weights here
+    assert m["roi_psnr"] == pytest.approx(m["psnr"])
+    assert set(report["latency_ms"]) == {"guidance", "allocate", "encode", "channel", "decode", "total"}
+
+
+def test_mask_guidance_sends_side_info_and_roi_mask_is_used_for_metrics(tmp_path, photo_path, tiny_codec_dir):
+    mask = np.zeros((96, 128), np.uint8)
+    mask[20:60, 30:90] = 255
+    Image.fromarray(mask).save(tmp_path / "roi.png")
+    code, out = run(
+        tmp_path, photo_path, tiny_codec_dir,
+        "--mask", str(tmp_path / "roi.png"), "--roi-mask", str(tmp_path / "roi.png"), "--channel", "rayleigh",
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    s = report["symbols"]
+    assert report["guidance"]["backend"] == "mask"
+    assert s["side_info"] > 0 and s["payload"] + s["side_info"] == s["total"] <= s["budget"]
+    assert report["guidance"]["roi_fraction"] == pytest.approx(40 * 60 / (96 * 128))
+    assert report["metrics"]["background_psnr"] is not None
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--cbr", "0"], "CBR"),
+        (["--cbr", "3/2"], "CBR"),
+        (["--snr", "loud"], "SNR"),
+        (["--channel", "carrier-pigeon"], "unknown channel"),
+        (["--guidance", "telepathy"], "unknown guidance"),
+        (["--guidance", "mask"], "--mask"),
+        (["--box", "1,2,3"], "--box"),
+        (["--cbr", "1/2"], "more than this codec sends"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, photo_path, tiny_codec_dir, capsys, extra, fragment):
+    code, out = run(tmp_path, photo_path, tiny_codec_dir, *extra)
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (out / "report.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", None])
+def test_bad_images_exit_2(tmp_path, tiny_codec_dir, capsys, content):
+    path = tmp_path / "bad.png"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["transmit", str(path), "--out", str(tmp_path / "o"), "--weights", str(tiny_codec_dir)]) == 2
+    assert "bad.png" in capsys.readouterr().err
+
+
+def test_missing_weights_and_clobbering_outputs_are_refused(tmp_path, photo_path, tiny_codec_dir, capsys):
+    assert main(["transmit", str(photo_path), "--out", str(tmp_path / "o"), "--weights", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err
+    # an input named like an output in the --out folder is never overwritten
+    victim = tmp_path / "received.png"
+    victim.write_bytes(photo_path.read_bytes())
+    before = victim.read_bytes()
+    assert main(["transmit", str(victim), "--out", str(tmp_path), "--weights", str(tiny_codec_dir)]) == 2
+    assert victim.read_bytes() == before
