@@ -1,0 +1,399 @@
+"""SNR × CBR × channel × method sweeps over an image folder: results.csv, summary.csv, plots.
+
+    images × methods × channels × SNRs × CBRs ──► one row each (seeded from --seed and the row)
+        ──► results.csv (appended and flushed per row: a killed sweep resumes where it stopped)
+        ──► summary.csv (mean and 95 % t-interval per method × channel × SNR × CBR) ──► plots
+
+Methods: ``uniform-jscc`` (the Deep JSCC baseline of the IA-JSCC model), ``ia-jscc`` (importance
+allocation, the map is the ROI mask of the image), ``digital``, ``digital-jpeg``,
+``digital-capacity`` (:mod:`mllmsc.baselines`). Each row's seed depends only on the sweep seed and
+the row's settings, so the order of rows and the number of workers never change a result.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+import statistics
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mllmsc.atomic import atomic_write_bytes, atomic_write_text
+from mllmsc.errors import UserError
+
+JSCC_METHODS = ("uniform-jscc", "ia-jscc")
+DIGITAL_METHODS = ("digital", "digital-jpeg", "digital-capacity")
+METHODS = (*JSCC_METHODS, *DIGITAL_METHODS)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".heic", ".heif")
+
+RESULT_COLUMNS = [
+    "image", "method", "channel", "snr_db", "cbr", "seed", "psnr", "ms_ssim", "roi_psnr",
+    "background_psnr", "symbols", "side_info", "lost", "time_ms",
+]  # fmt: skip
+METRICS = ("psnr", "ms_ssim", "roi_psnr", "background_psnr")
+SUMMARY_COLUMNS = [
+    "method", "channel", "snr_db", "cbr", "psnr", "psnr_ci95", "ms_ssim", "ms_ssim_ci95", "roi_psnr",
+    "roi_psnr_ci95", "background_psnr", "background_psnr_ci95", "lost", "n",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting of the grid for one image."""
+
+    image: str
+    method: str
+    channel: str
+    snr_db: float
+    cbr: float
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """Identity in results.csv (numbers as written there)."""
+        return (self.image, self.method, self.channel, _num(self.snr_db), _num(self.cbr))
+
+    def seed(self, base: int) -> int:
+        """A 63-bit seed from the sweep seed and this row alone."""
+        text = "|".join((str(base), *self.key)).encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep.
+
+    Attributes:
+        data: folder of images (evaluated in name order).
+        methods, channels, snrs, cbrs: the grid.
+        roi_masks: folder of ROI masks named like the images (``.png``; white = ROI), used for
+            ROI/background PSNR and as the importance map of ``ia-jscc``; ``None``: no ROI.
+        seed: base seed of every row.
+        weights: IA-JSCC folder; ``None``: the shipped weights.
+    """
+
+    data: Path
+    methods: tuple[str, ...]
+    channels: tuple[str, ...]
+    snrs: tuple[float, ...]
+    cbrs: tuple[float, ...]
+    roi_masks: Path | None = None
+    seed: int = 0
+    weights: Path | None = None
+    images: tuple[Path, ...] = field(default=(), compare=False)
+
+    def validated(self) -> SweepSpec:
+        """Check names and folders; returns a copy with the image list filled in."""
+        from mllmsc.channel import CHANNELS
+
+        for method in self.methods:
+            if method not in METHODS:
+                raise UserError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+        for channel in self.channels:
+            CHANNELS.get(channel)
+        if not self.data.is_dir():
+            raise UserError(f"--data {self.data} is not a folder")
+        images = tuple(sorted(p for p in self.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        if not images:
+            raise UserError(f"--data {self.data} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        if "ia-jscc" in self.methods and self.roi_masks is None:
+            raise UserError("method ia-jscc needs --roi-masks (its importance map is the ROI mask)")
+        if self.roi_masks is not None:
+            missing = [p.name for p in images if not (self.roi_masks / f"{p.stem}.png").is_file()]
+            if missing:
+                raise UserError(
+                    f"--roi-masks {self.roi_masks} has no mask for {missing[0]} "
+                    f"(want {Path(missing[0]).stem}.png)"
+                )
+        return SweepSpec(**{**self.__dict__, "images": images})
+
+    def rows(self) -> Iterator[Row]:
+        for image in self.images:
+            for method in self.methods:
+                for channel in self.channels:
+                    for snr in self.snrs:
+                        for cbr in self.cbrs:
+                            yield Row(image.name, method, channel, snr, cbr)
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _finite(value: float) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.6f}"
+
+
+class _Runner:
+    """Per-process state: the loaded codec, channels, methods and images, built on first use."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.spec = spec
+        self._codec = None
+        self._channels: dict[str, object] = {}
+        self._digital: dict[tuple[str, str], object] = {}
+        self._images: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+
+    def image(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if name not in self._images:
+            from mllmsc.data.io import read_image, read_mask
+
+            self._images.clear()  # rows come grouped by image: keep one
+            x = read_image(self.spec.data / name)[None]
+            mask = None
+            if self.spec.roi_masks is not None:
+                mask = read_mask(self.spec.roi_masks / f"{Path(name).stem}.png", size=tuple(x.shape[-2:]))[
+                    None
+                ]
+            self._images[name] = (x, mask)
+        return self._images[name]
+
+    def channel(self, name: str):
+        if name not in self._channels:
+            from mllmsc.channel import CHANNELS
+
+            self._channels[name] = CHANNELS.build(name)
+        return self._channels[name]
+
+    def codec(self):
+        if self._codec is None:
+            from mllmsc.codec import IAJSCC
+            from mllmsc.weights import weights_path
+
+            self._codec = IAJSCC.from_pretrained(self.spec.weights or weights_path("ia-jscc")).eval()
+        return self._codec
+
+    def __call__(self, row: Row) -> dict[str, str]:
+        import time
+
+        from mllmsc.eval.metrics import background_psnr, ms_ssim, psnr, roi_psnr
+
+        x, mask = self.image(row.image)
+        generator = torch.Generator().manual_seed(row.seed(self.spec.seed))
+        start = time.perf_counter()
+        side_info, lost = 0, False
+        if row.method in JSCC_METHODS:
+            from mllmsc.guidance import GUIDANCE
+            from mllmsc.pipeline import Pipeline
+
+            guide = (
+                GUIDANCE.build("uniform")
+                if row.method == "uniform-jscc"
+                else GUIDANCE.build("mask", mask=mask[0])
+            )
+            out = Pipeline(self.codec(), self.channel(row.channel), guide, channel_name=row.channel)(
+                x, row.snr_db, row.cbr, generator=generator
+            )
+            x_hat, symbols, side_info = (
+                out.x_hat,
+                int(out.allocation.total[0]),
+                int(out.allocation.side_info[0]),
+            )
+        else:
+            from mllmsc.baselines import METHODS as DIGITAL
+
+            key = (row.method, row.channel)
+            if key not in self._digital:
+                self._digital[key] = DIGITAL.build(row.method, channel=self.channel(row.channel))
+            result = self._digital[key].transmit(x[0], row.snr_db, row.cbr, generator=generator)
+            x_hat, symbols, lost = result.x_hat[None], int(result.symbols_used), bool(result.lost)
+        elapsed = 1000 * (time.perf_counter() - start)
+        roi = mask if mask is not None else torch.ones_like(x[:, :1], dtype=torch.bool)
+        return {
+            "image": row.image, "method": row.method, "channel": row.channel,
+            "snr_db": _num(row.snr_db), "cbr": _num(row.cbr), "seed": str(row.seed(self.spec.seed)),
+            "psnr": _finite(float(psnr(x, x_hat)[0])), "ms_ssim": _finite(float(ms_ssim(x, x_hat)[0])),
+            "roi_psnr": _finite(float(roi_psnr(x, x_hat, roi)[0])) if mask is not None else "",
+            "background_psnr": _finite(float(background_psnr(x, x_hat, roi)[0])) if mask is not None else "",
+            "symbols": str(symbols), "side_info": str(side_info), "lost": str(int(lost)),
+            "time_ms": f"{elapsed:.1f}",
+        }  # fmt: skip
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    """Complete rows of a results.csv (a line cut by a kill is dropped)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != RESULT_COLUMNS:
+            raise UserError(f"{path} was written by another version of the sweep; use a new --out")
+        return [r for r in reader if None not in r.values() and r.get("time_ms")]
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: Path,
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, str]]:
+    """Run every row not yet in ``out/results.csv``; returns all rows (old and new), in grid order.
+
+    Args:
+        spec: the grid.
+        out: output folder; results.csv there is resumed.
+        workers: local processes (1: in this process).
+        progress: called with (done, total) after each row.
+    """
+    spec = spec.validated()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.csv"
+    done = {_key(r): r for r in read_results(path)}
+    _rewrite(path, done.values())  # drop a torn last line before appending
+    rows = list(spec.rows())
+    todo = [r for r in rows if r.key not in done]
+    if progress:
+        progress(len(rows) - len(todo), len(rows))
+    with path.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
+        for result in _map(spec, todo, workers):
+            writer.writerow(result)
+            f.flush()
+            os.fsync(f.fileno())
+            done[_key(result)] = result
+            if progress:
+                progress(len(done), len(rows))
+    ordered = [done[r.key] for r in rows]
+    _rewrite(path, ordered)
+    return ordered
+
+
+def _key(result: dict[str, str]) -> tuple[str, ...]:
+    return (result["image"], result["method"], result["channel"], result["snr_db"], result["cbr"])
+
+
+def _rewrite(path: Path, results: Iterable[dict[str, str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(results)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _map(spec: SweepSpec, rows: list[Row], workers: int) -> Iterator[dict[str, str]]:
+    if workers <= 1 or len(rows) <= 1:
+        runner = _Runner(spec)
+        yield from (runner(r) for r in rows)
+        return
+    import multiprocessing as mp
+
+    # spawn: a fork of a process that already ran torch/Sionna threads can deadlock
+    with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
+        # chunks of one image keep each worker's image cache warm
+        yield from pool.imap(_work, rows, chunksize=max(1, len(rows) // (workers * len(spec.images) or 1)))
+
+
+_WORKER: _Runner | None = None
+
+
+def _init_worker(spec: SweepSpec) -> None:
+    global _WORKER
+    torch.set_num_threads(1)
+    _WORKER = _Runner(spec)
+
+
+def _work(row: Row) -> dict[str, str]:
+    assert _WORKER is not None
+    return _WORKER(row)
+
+
+def summarize(results: list[dict[str, str]]) -> list[dict[str, str]]:
+    """One row per method × channel × SNR × CBR: means, 95 % t-intervals (half-widths), lost, n."""
+    from scipy import stats
+
+    groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    for r in results:
+        groups.setdefault((r["method"], r["channel"], r["snr_db"], r["cbr"]), []).append(r)
+    summary = []
+    for (method, channel, snr, cbr), rows in groups.items():
+        entry = {"method": method, "channel": channel, "snr_db": snr, "cbr": cbr, "n": str(len(rows))}
+        for metric in METRICS:
+            values = [float(r[metric]) for r in rows if r[metric]]
+            mean = statistics.fmean(values) if values else float("nan")
+            half = float("nan")
+            if len(values) >= 2:
+                half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+            entry[metric], entry[f"{metric}_ci95"] = _finite(mean), _finite(half)
+        entry["lost"] = str(sum(int(r["lost"]) for r in rows))
+        summary.append(entry)
+    return summary
+
+
+def write_summary(out: Path, summary: list[dict[str, str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(summary)
+    atomic_write_text(out / "summary.csv", buffer.getvalue())
+
+
+def write_plots(out: Path, summary: list[dict[str, str]]) -> list[Path]:
+    """PSNR and MS-SSIM against SNR (one panel per CBR) and against CBR (one per SNR); ROI vs bg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def value(s: str) -> float:
+        return float(s) if s else float("nan")
+
+    curves = sorted({(r["method"], r["channel"]) for r in summary})
+    written = []
+    for metric in ("psnr", "ms_ssim"):
+        for x_axis, panel_axis in (("snr_db", "cbr"), ("cbr", "snr_db")):
+            panels = sorted({float(r[panel_axis]) for r in summary})
+            fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+            for ax, panel in zip(axes[0], panels, strict=True):
+                for method, channel in curves:
+                    pts = sorted(
+                        (float(r[x_axis]), value(r[metric]), value(r[f"{metric}_ci95"]))
+                        for r in summary
+                        if r["method"] == method and r["channel"] == channel and float(r[panel_axis]) == panel
+                    )
+                    if pts:
+                        xs, ys, es = zip(*pts, strict=True)
+                        ax.errorbar(
+                            xs,
+                            ys,
+                            yerr=[0 if math.isnan(e) else e for e in es],
+                            marker="o",
+                            label=f"{method} / {channel}",
+                            capsize=2,
+                        )
+                ax.set_title(f"{panel_axis} = {panel:g}" if panel_axis == "snr_db" else f"CBR = {panel:.4g}")
+                ax.set_xlabel("SNR (dB)" if x_axis == "snr_db" else "CBR")
+                ax.set_ylabel(metric.replace("_", "-").upper() + (" (dB)" if metric == "psnr" else ""))
+                ax.grid(alpha=0.3)
+            axes[0][0].legend(fontsize=7)
+            fig.tight_layout()
+            written.append(_save(fig, plt, out / f"{metric}_vs_{'snr' if x_axis == 'snr_db' else 'cbr'}.png"))
+    if any(r["roi_psnr"] for r in summary):
+        fig, ax = plt.subplots(figsize=(4.8, 4.2))
+        for method, channel in curves:
+            pts = [
+                (value(r["background_psnr"]), value(r["roi_psnr"]))
+                for r in summary
+                if r["method"] == method and r["channel"] == channel
+            ]
+            if pts:
+                ax.scatter(*zip(*pts, strict=True), label=f"{method} / {channel}", s=18)
+        ax.set_xlabel("background PSNR (dB)")
+        ax.set_ylabel("ROI PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        written.append(_save(fig, plt, out / "roi_vs_background.png"))
+    return written
+
+
+def _save(fig, plt, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
