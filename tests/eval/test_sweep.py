@@ -124,6 +124,11 @@ def test_cli_writes_results_summary_and_plots(folders, tiny_codec_dir, tmp_path,
     assert len(read(tmp_path / "summary.csv")) == 2 * 2 * 2
     for name in ("psnr_vs_snr.png", "psnr_vs_cbr.png", "ms_ssim_vs_snr.png", "roi_vs_background.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.md").read_text()
+    assert "## PSNR (dB), rayleigh, CBR 0.0625" in page and "| uniform-jscc |" in page
+    assert "<table>" in (tmp_path / "report.html").read_text()
+    assert main(["report", str(tmp_path / "nothing")]) == 2
     for bad, fragment in (
         (["--method", "magic"], "unknown method"),
         (["--cbr", "2"], "CBR"),
