@@ -22,7 +22,17 @@ def run(tmp_path, photo_path, tiny_codec_dir, *extra):
 
 def test_writes_every_file_and_a_report_that_keeps_the_contract(tmp_path, photo_path, tiny_codec_dir):
     code, out = run(
-        tmp_path, photo_path, tiny_codec_dir, "--snr", "10", "--cbr", "1/16", "--query", "the face"
+        tmp_path,
+        photo_path,
+        tiny_codec_dir,
+        "--snr",
+        "10",
+        "--cbr",
+        "1/16",
+        "--query",
+        "the face",
+        "--guidance",
+        "uniform",
     )
     assert code == 0
     for name in ("received.png", "importance.png", "allocation.png", "report.png"):
@@ -42,6 +52,16 @@ def test_writes_every_file_and_a_report_that_keeps_the_contract(tmp_path, photo_
     assert m["lpips"] is None  # no LPIPS weights here
     assert m["roi_psnr"] == pytest.approx(m["psnr"])
     assert set(report["latency_ms"]) == {"guidance", "allocate", "encode", "channel", "decode", "total"}
+
+
+def test_default_guidance_is_auto_and_says_what_ran(tmp_path, photo_path, tiny_codec_dir):
+    code, out = run(tmp_path, photo_path, tiny_codec_dir, "--query", "the face")
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["guidance"]["backend"] == "saliency"  # no CLIPSeg or tiny-refseg weights here
+    assert report["guidance"]["used_query"] is False
+    s = report["symbols"]
+    assert s["side_info"] > 0 and s["payload"] + s["side_info"] == s["total"] <= s["budget"]
 
 
 def test_mask_guidance_sends_side_info_and_roi_mask_is_used_for_metrics(tmp_path, photo_path, tiny_codec_dir):
@@ -70,6 +90,8 @@ def test_mask_guidance_sends_side_info_and_roi_mask_is_used_for_metrics(tmp_path
         (["--channel", "carrier-pigeon"], "unknown channel"),
         (["--guidance", "telepathy"], "unknown guidance"),
         (["--guidance", "mask"], "--mask"),
+        (["--guidance", "saliency", "--guidance-model", "x"], "does not take --guidance-model"),
+        (["--guidance", "clipseg", "--guidance-model", "/nonexistent/clipseg"], "clipseg"),
         (["--box", "1,2,3"], "--box"),
         (["--cbr", "1/2"], "more than this codec sends"),
     ],

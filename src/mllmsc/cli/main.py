@@ -15,7 +15,7 @@ try:  # typer >= 0.2x ships its own copy of click; its exceptions are not click'
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_errors
 
-from mllmsc.cli import channel, demo, env, evaluate, report, train, transmit
+from mllmsc.cli import channel, demo, env, evaluate, guide, report, scenes, train, transmit
 from mllmsc.errors import UserError
 
 app = typer.Typer(
@@ -30,6 +30,8 @@ app.command(name="env")(env.env)
 app.command(name="channel")(channel.channel)
 app.command(name="transmit")(transmit.transmit)
 app.command(name="train")(train.train)
+app.command(name="guide")(guide.guide)
+app.command(name="scenes")(scenes.scenes)
 app.command(name="eval")(evaluate.evaluate)
 app.command(name="report")(report.report)
 

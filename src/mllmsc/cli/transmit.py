@@ -24,7 +24,11 @@ def transmit(
     guidance: str | None = typer.Option(
         None,
         "--guidance",
-        help="Guidance backend (uniform, mask, box); default: mask with --mask, else uniform.",
+        help="Guidance backend: auto, clipseg, llava, saliency, tiny-refseg, mask, box, uniform; "
+        "default: mask with --mask, box with --box, else auto.",
+    ),
+    guidance_model: str | None = typer.Option(
+        None, "--guidance-model", help="Local folder or cached hub id of the clipseg/llava model."
     ),
     mask: Path | None = typer.Option(None, "--mask", help="Region of interest for --guidance mask (white)."),
     box: str | None = typer.Option(None, "--box", help="x0,y0,x1,y1 for --guidance box."),
@@ -44,7 +48,8 @@ def transmit(
         snr_db=parse_snr(snr),
         cbr=parse_cbr(cbr),
         channel=channel,
-        guidance=guidance or ("mask" if mask is not None else "box" if box is not None else "uniform"),
+        guidance=guidance or ("mask" if mask is not None else "box" if box is not None else "auto"),
+        guidance_model=guidance_model,
         mask=mask,
         box=_parse_box(box),
         roi_mask=roi_mask,
@@ -63,6 +68,7 @@ def send_image(
     cbr: float,
     channel: str,
     guidance: str,
+    guidance_model: str | None = None,
     mask: Path | None = None,
     box: tuple[int, int, int, int] | None = None,
     roi_mask: Path | None = None,
@@ -81,13 +87,12 @@ def send_image(
     from mllmsc.channel import CHANNELS
     from mllmsc.codec import IAJSCC
     from mllmsc.data.io import read_image, read_mask
-    from mllmsc.guidance import GUIDANCE
+    from mllmsc.guidance import build_guidance
     from mllmsc.pipeline import Pipeline
     from mllmsc.weights import weights_path
 
     channel_block = CHANNELS.build(channel)
-    options = {"mask": {"mask": str(mask) if mask else None}, "box": {"box": box}}
-    backend = GUIDANCE.build(guidance, **options.get(guidance, {}))
+    backend = build_guidance(guidance, model=guidance_model, mask=str(mask) if mask else None, box=box)
     x = read_image(image)[None]
     height, width = x.shape[-2:]
     eval_mask = read_mask(roi_mask, size=(height, width))[None] if roi_mask is not None else None
