@@ -18,16 +18,11 @@ from torch import nn
 from mllmsc.types import ChannelOutput
 
 
-def noise_variance(snr_db: float | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-    """Noise variance per complex symbol for unit-power symbols: ``10^(-snr_db/10)``.
-
-    Args:
-        snr_db: a float, a 0-d tensor or a ``[B]`` tensor, in dB.
-        batch: ``B``; a scalar SNR is repeated for every item.
-        device: device of the result.
+def snr_vector(snr_db: float | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """One SNR per item: a float, a 0-d or a ``[B]`` tensor in dB → ``[B]`` float32 (finite).
 
     Shapes:
-        returns ``[B]`` float32.
+        returns ``[B]``; a scalar SNR is repeated for every item.
     """
     snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
     if snr.dim() == 0:
@@ -36,7 +31,16 @@ def noise_variance(snr_db: float | torch.Tensor, batch: int, device: torch.devic
         raise ValueError(f"snr_db must be a scalar or have shape [{batch}], got {tuple(snr.shape)}")
     if not torch.isfinite(snr).all():
         raise ValueError("snr_db must be finite")
-    return torch.pow(10.0, -snr / 10.0)
+    return snr
+
+
+def noise_variance(snr_db: float | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """Noise variance per complex symbol for unit-power symbols: ``10^(-snr_db/10)``.
+
+    Shapes:
+        snr_db: float, 0-d or ``[B]`` → ``[B]`` float32.
+    """
+    return torch.pow(10.0, -snr_vector(snr_db, batch, device) / 10.0)
 
 
 class SeededBlock:

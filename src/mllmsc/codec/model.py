@@ -24,6 +24,7 @@ from torch import nn
 
 from mllmsc.atomic import atomic_write_bytes, atomic_write_text
 from mllmsc.channel import power_normalize
+from mllmsc.channel.base import snr_vector
 from mllmsc.codec.layers import GDN, FiLM, ResBlock, SNRAttention, UpConv, down_conv
 from mllmsc.config import ConfigError, from_dict, to_dict
 from mllmsc.errors import UserError
@@ -113,15 +114,6 @@ def sent_mask(k: torch.Tensor, k_max: int) -> torch.Tensor:
     """
     index = torch.arange(k_max, device=k.device).view(1, k_max, 1, 1)
     return index < k
-
-
-def _snr_vector(snr_db: float | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-    snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
-    if snr.dim() == 0:
-        snr = snr.expand(batch)
-    if snr.shape != (batch,):
-        raise ValueError(f"snr_db must be a scalar or have shape [{batch}], got {tuple(snr.shape)}")
-    return snr
 
 
 class Encoder(nn.Module):
@@ -312,7 +304,7 @@ class IAJSCC(nn.Module):
             importance = x.new_ones(b, 1, height, width)
         elif importance.shape != (b, 1, height, width):
             raise ValueError(f"importance must have shape [{b}, 1, {height}, {width}]")
-        snr = _snr_vector(snr_db, b, x.device)
+        snr = snr_vector(snr_db, b, x.device)
         k_frac = k.to(x.dtype) / self.k_max
         s = self.encoder(self._pad(x), self._pad(importance.to(x.dtype)), k_frac, snr, intent)
         z = torch.complex(*s.float().chunk(2, dim=1))
@@ -356,7 +348,7 @@ class IAJSCC(nn.Module):
             raise ValueError("this model needs the channel coefficients h (csi_input = true)")
         k_frac = k.to(torch.float32) / self.k_max
         inputs = torch.cat([*parts, k_frac], dim=1).to(self.decoder.head.weight.dtype)
-        x_hat = self.decoder(inputs, k_frac.to(inputs.dtype), _snr_vector(snr_db, b, y.device))
+        x_hat = self.decoder(inputs, k_frac.to(inputs.dtype), snr_vector(snr_db, b, y.device))
         if size is not None:
             x_hat = x_hat[..., : size[0], : size[1]]
         return x_hat
