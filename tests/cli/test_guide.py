@@ -53,7 +53,7 @@ def test_guide_writes_map_mask_overlay_and_report(tmp_path, scene_png):
         (["--cbr", "2"], "CBR must be in"),
         (["--guidance", "magic"], "choose one of"),
         (["--guidance", "clipseg"], "hf download"),
-        (["--guidance", "tiny-refseg"], "not shipped yet"),
+        (["--guidance", "tiny-refseg", "--guidance-model", "/nonexistent"], "needs config.json"),
         (["--guidance", "saliency", "--guidance-model", "x"], "does not take"),
     ],
 )

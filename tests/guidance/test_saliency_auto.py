@@ -40,18 +40,26 @@ def test_a_bright_square_on_a_flat_background_is_salient(y0, x0, side):
     assert imp.used_query is False and imp.phrases == [] and imp.backend == "saliency"
 
 
-def test_auto_is_the_default_and_falls_back_to_saliency_saying_so(tmp_path):
+def test_auto_is_the_default_and_falls_back_to_saliency_saying_so(tmp_path, monkeypatch):
+    import mllmsc.guidance.refseg as refseg
+
+    monkeypatch.setattr(refseg, "default_weights_dir", lambda: tmp_path / "no-tiny-refseg")
     assert DEFAULT_GUIDANCE == "auto"
     guide = build_guidance("auto", model=str(tmp_path / "no-clipseg-here"))
     imp = guide(torch.rand(1, 3, 40, 40), "the red star", ChannelState(snr_db=5.0))
     assert imp.backend == "saliency" and imp.used_query is False
     assert "saliency" in guide.reason and "intent is not used" in guide.reason
-    assert "tiny-refseg weights not shipped yet" in guide.reason
+    assert "no tiny-refseg weights" in guide.reason
 
 
-def test_tiny_refseg_without_weights_is_a_clear_error():
-    with pytest.raises(UserError, match="not shipped yet"):
+def test_tiny_refseg_without_weights_is_a_clear_error(tmp_path, monkeypatch):
+    import mllmsc.guidance.refseg as refseg
+
+    monkeypatch.setattr(refseg, "default_weights_dir", lambda: tmp_path / "no-tiny-refseg")
+    with pytest.raises(UserError, match="tiny-refseg weights missing"):
         GUIDANCE.build("tiny-refseg")
+    with pytest.raises(UserError, match="needs config.json and model.safetensors"):
+        GUIDANCE.build("tiny-refseg", model=str(tmp_path))
 
 
 def test_missing_models_name_what_to_download(tmp_path):

@@ -186,7 +186,7 @@ def test_evaluate_psnr_helper(images):
 
 
 def test_thread_tuner_keeps_the_faster_setting():
-    from mllmsc.train.codec import ThreadTuner
+    from mllmsc.train.loop import ThreadTuner
 
     tuner = ThreadTuner(2, every=20, trial=4)
     assert tuner.current == 2

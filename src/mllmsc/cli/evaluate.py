@@ -31,7 +31,15 @@ def evaluate(
         None, "--roi-masks", help="Folder of ROI masks named like the images (.png, white = ROI)."
     ),
     seed: int = typer.Option(0, "--seed", help="Base seed; each row is seeded from it and its settings."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Local worker processes."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Local processes (with --ray: Ray actors; 1 = one per cluster CPU)."
+    ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Fan the grid out as Ray tasks: auto (this machine's cluster), local (a private Ray "
+        "with --workers CPUs) or ADDRESS (host:port, ray://host:10001). Needs mllmsc[ray].",
+    ),
     weights: Path | None = typer.Option(None, "--weights", help="IA-JSCC folder (default: shipped)."),
     scenes: int = typer.Option(100, "--scenes", min=1, help="refseg: number of generated scenes."),
     guidance: str = typer.Option("saliency", "--guidance", help="refseg: guidance backend LIST."),
@@ -71,7 +79,7 @@ def evaluate(
     with Progress(console=console, transient=True) as bar:
         job = bar.add_task("sweep", total=None)
         results = run_sweep(
-            spec, out, workers=workers, progress=lambda d, t: bar.update(job, completed=d, total=t)
+            spec, out, workers=workers, ray=ray, progress=lambda d, t: bar.update(job, completed=d, total=t)
         )
     summary = summarize(results)
     write_summary(out, summary)

@@ -137,6 +137,7 @@ class _Runner:
         self._codec = None
         self._channels: dict[str, object] = {}
         self._digital: dict[tuple[str, str], object] = {}
+        self._encodes = None
         self._images: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def image(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -177,6 +178,10 @@ class _Runner:
         generator = torch.Generator().manual_seed(row.seed(self.spec.seed))
         start = time.perf_counter()
         side_info, lost = 0, False
+        if row.method in DIGITAL_METHODS and self._encodes is None:
+            from mllmsc.baselines import EncodeCache
+
+            self._encodes = EncodeCache(max_images=2)  # rows come grouped by image
         if row.method in JSCC_METHODS:
             from mllmsc.guidance import GUIDANCE
             from mllmsc.pipeline import Pipeline
@@ -199,7 +204,11 @@ class _Runner:
 
             key = (row.method, row.channel)
             if key not in self._digital:
-                self._digital[key] = DIGITAL.build(row.method, channel=self.channel(row.channel))
+                # One encode cache for every digital method and channel: an image's HEIF files
+                # (seconds each) are made once for all its rows.
+                self._digital[key] = DIGITAL.build(
+                    row.method, channel=self.channel(row.channel), cache=self._encodes
+                )
             result = self._digital[key].transmit(x[0], row.snr_db, row.cbr, generator=generator)
             x_hat, symbols, lost = result.x_hat[None], int(result.symbols_used), bool(result.lost)
         elapsed = 1000 * (time.perf_counter() - start)
@@ -231,6 +240,7 @@ def run_sweep(
     out: Path,
     *,
     workers: int = 1,
+    ray: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, str]]:
     """Run every row not yet in ``out/results.csv``; returns all rows (old and new), in grid order.
@@ -238,7 +248,11 @@ def run_sweep(
     Args:
         spec: the grid.
         out: output folder; results.csv there is resumed.
-        workers: local processes (1: in this process).
+        workers: local processes (1: in this process); with ``ray``, the number of Ray actors
+            (1: one per CPU of the cluster).
+        ray: run the rows as Ray tasks: ``"auto"`` (the cluster this machine belongs to),
+            ``"local"`` (a private Ray on this machine with ``workers`` CPUs) or an address
+            (``host:port``, ``ray://host:10001``). See :func:`_map_ray`.
         progress: called with (done, total) after each row.
     """
     spec = spec.validated()
@@ -252,7 +266,8 @@ def run_sweep(
         progress(len(rows) - len(todo), len(rows))
     with path.open("a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-        for result in _map(spec, todo, workers):
+        results = _map_ray(spec, todo, workers, ray) if ray else _map(spec, todo, workers)
+        for result in results:
             writer.writerow(result)
             f.flush()
             os.fsync(f.fileno())
@@ -287,6 +302,65 @@ def _map(spec: SweepSpec, rows: list[Row], workers: int) -> Iterator[dict[str, s
     with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
         # chunks of one image keep each worker's image cache warm
         yield from pool.imap(_work, rows, chunksize=max(1, len(rows) // (workers * len(spec.images) or 1)))
+
+
+def _chunks(rows: list[Row], size: int) -> list[list[Row]]:
+    """Consecutive runs of at most ``size`` rows of one image (keeps each worker's image cache warm)."""
+    chunks: list[list[Row]] = []
+    for row in rows:
+        if chunks and chunks[-1][0].image == row.image and len(chunks[-1]) < size:
+            chunks[-1].append(row)
+        else:
+            chunks.append([row])
+    return chunks
+
+
+def _map_ray(spec: SweepSpec, rows: list[Row], workers: int, address: str) -> Iterator[dict[str, str]]:
+    """Rows as Ray tasks on actors that each hold one :class:`_Runner` (codec loaded once).
+
+    Every node must see ``spec.data``, ``spec.roi_masks`` and ``spec.weights`` at the same paths
+    (a shared file system, as on most clusters); rows are seeded from their settings, so results
+    equal a local run's. Results stream back chunk by chunk and are written (and resumable) as
+    they arrive.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--ray needs Ray: pip install 'mllmsc[ray]'") from None
+    if not rows:
+        return
+    started = not ray.is_initialized()
+    if started:
+        try:
+            if address == "local":
+                ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"--ray {address}: cannot connect: {first}") from None
+    try:
+        n = workers if workers > 1 else max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actor = ray.remote(num_cpus=1)(_RayRunner)
+        pool = ray.util.ActorPool([actor.remote(spec) for _ in range(n)])
+        # Several chunks per actor balance the load; a chunk never mixes images.
+        chunks = _chunks(rows, max(1, math.ceil(len(rows) / (4 * n))))
+        for results in pool.map_unordered(lambda a, chunk: a.run.remote(chunk), chunks):
+            yield from results
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class _RayRunner:
+    """A Ray actor's state: one :class:`_Runner` on one thread."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        torch.set_num_threads(1)
+        self.runner = _Runner(spec)
+
+    def run(self, rows: list[Row]) -> list[dict[str, str]]:
+        return [self.runner(r) for r in rows]
 
 
 _WORKER: _Runner | None = None

@@ -5,7 +5,9 @@ Order (each probe is a file-system look-up, never a network call):
 1. ``clipseg`` when its weights are present locally (a folder given as ``model=``, or
    ``CIDAS/clipseg-rd64-refined`` in the Hugging Face cache, probed with
    ``huggingface_hub.try_to_load_from_cache``);
-2. ``tiny-refseg``, the embedded default, when its shipped weights exist;
+2. ``tiny-refseg``, the embedded default, when its shipped weights exist — for queries about
+   scenes it knows (a shape, colour or place it was trained to find; see
+   :meth:`~mllmsc.guidance.refseg.TinyRefSegGuidance.grounds`); any other query goes to 3;
 3. ``saliency`` (query-agnostic: ``used_query=False`` says the intent was not used).
 
 A candidate that is present but fails to load is skipped, with the reason kept. The
@@ -58,17 +60,26 @@ class AutoGuidance(Guidance):
                 except UserError as exc:
                     skipped.append(f"tiny-refseg failed to load ({exc})")
             else:
-                skipped.append("tiny-refseg weights not shipped yet")
+                skipped.append("no tiny-refseg weights")
+        self.fallback = SaliencyGuidance()
         if self.backend is None:
-            self.backend = SaliencyGuidance()
+            self.backend = self.fallback
         chosen = self.backend.name
         self.reason = f"auto chose {chosen}" + (f": {'; '.join(skipped)}" if skipped else "")
         if chosen == "saliency":
             self.reason += " (query-agnostic: the intent is not used)"
 
+        if chosen == "tiny-refseg":
+            self.reason += " (queries naming no shape, colour or place it knows go to saliency)"
+
+    def route(self, intent: str | None) -> Guidance:
+        """The backend that answers ``intent``: tiny-refseg hands queries outside its world to saliency."""
+        grounds = getattr(self.backend, "grounds", None)
+        return self.fallback if grounds is not None and not grounds(intent) else self.backend
+
     def __call__(self, x, intent: str | None = None, csi: ChannelState | None = None) -> ImportanceMap:
-        """The chosen backend's map; ``backend`` names it (``clipseg``, ``tiny-refseg``, ``saliency``)."""
-        return self.backend(x, intent, csi)
+        """The routed backend's map; ``backend`` names it (``clipseg``, ``tiny-refseg``, ``saliency``)."""
+        return self.route(intent)(x, intent, csi)
 
     def predict(self, x, intent, csi):
-        return self.backend.predict(x, intent, csi)
+        return self.route(intent).predict(x, intent, csi)

@@ -1,20 +1,16 @@
-"""``tiny-refseg``: the embedded, download-free text-conditioned segmenter (issue 4, item 4).
+"""``tiny-refseg``: the embedded, download-free text-conditioned segmenter (the default of ``auto``
+when no CLIPSeg is on the machine).
 
-HOOK for the training task. What exists now is the registry entry and the weights check; the model
-itself (image encoder, text encoder over the query, FiLM or cross-attention, mask decoder) is
-trained later by ``mllmsc train --preset configs/tiny_refseg.toml`` on :mod:`mllmsc.data.scenes`
-and shipped as ``src/mllmsc/weights/tiny-refseg/{config.json,model.safetensors}``.
+The model (:mod:`mllmsc.guidance.tiny_refseg_model`: image encoder, BiGRU over the query, FiLM
+and joint pixel-word attention, U-Net decoder) is trained by this project on synthetic AR scenes
+(:mod:`mllmsc.data.scenes`) with ``mllmsc train --preset configs/tiny_refseg.toml`` and shipped as
+``src/mllmsc/weights/tiny-refseg/{config.json,model.safetensors}``. It reads the whole request
+("what colour is the ring?", "the star left of the blue circle"); the soft map is
+``sigmoid(logits)`` resized to the image.
 
-To finish it, a later task provides, in a module of its choice (``mllmsc.guidance.tiny_refseg_model``
-is what :func:`_load_model` imports):
-
-* ``TinyRefSeg.from_pretrained(folder) -> nn.Module`` (safetensors + config.json, as the codec);
-* ``model(x, texts) -> logits`` with ``x [B, 3, H, W]`` in [0, 1], ``texts`` a list of ``B``
-  strings (the raw intent: the model reads the whole request), logits ``[B, 1, h, w]``.
-
-:class:`TinyRefSegGuidance` then needs no change: it resizes ``sigmoid(logits)`` to the image.
-Until the weights are shipped, building the backend raises a clear :class:`UserError`, and
-``auto`` skips it.
+It knows the scene generator's world: shapes, colours and places. :meth:`TinyRefSegGuidance.grounds`
+says whether a query names any of them; ``auto`` hands queries that do not (e.g. "the dog") to
+saliency instead of letting the model guess.
 """
 
 from __future__ import annotations
@@ -54,8 +50,12 @@ def _load_model(path: Path) -> torch.nn.Module:
     return TinyRefSeg.from_pretrained(path).eval()
 
 
+#: Words tiny-refseg can ground in an image besides the shape and colour names (places).
+_PLACE_WORDS = frozenset({"left", "right", "top", "bottom", "centre", "center", "middle", "corner"})
+
+
 class TinyRefSegGuidance(Guidance):
-    """The embedded text-conditioned segmenter (see the module docstring: weights not shipped yet).
+    """The embedded text-conditioned segmenter (see the module docstring).
 
     Args:
         model: checkpoint folder; default the shipped ``weights/tiny-refseg``.
@@ -70,13 +70,21 @@ class TinyRefSegGuidance(Guidance):
         if not weights_present(path):
             if model is None:
                 raise UserError(
-                    f"tiny-refseg weights not shipped yet (expected {path}/config.json and "
-                    "model.safetensors; they come from `mllmsc train --preset configs/tiny_refseg.toml`); "
+                    f"tiny-refseg weights missing (expected {path}/config.json and model.safetensors; "
+                    "`mllmsc train --preset configs/tiny_refseg.toml` makes them); "
                     "use --guidance clipseg, saliency or auto"
                 )
             raise UserError(f"tiny-refseg checkpoint {path} needs config.json and model.safetensors")
         self.device = device
         self.model = _load_model(path).to(device)
+
+    def grounds(self, intent: str | None) -> bool:
+        """Whether ``intent`` names a shape, colour or place the model was trained to find."""
+        from mllmsc.data.scenes import COLOURS, SHAPES
+        from mllmsc.guidance.tiny_refseg_model import tokenize
+
+        known = set(SHAPES) | {f"{s}s" for s in SHAPES} | {"crosses"} | set(COLOURS) | _PLACE_WORDS
+        return bool(intent) and any(w in known and w in self.model.index for w in tokenize(intent))
 
     @torch.inference_mode()
     def predict(self, x, intent, csi):

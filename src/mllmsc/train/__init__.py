@@ -1,6 +1,7 @@
 """Training entry point: ``mllmsc train --preset FILE.toml [--set k=v] [--out DIR] [--resume]``.
 
-A preset's ``task`` key picks the trainer (``codec`` → :func:`mllmsc.train.codec.train_codec`).
+A preset's ``task`` key picks the trainer (``codec`` → :func:`mllmsc.train.codec.train_codec`,
+``refseg`` → :func:`mllmsc.train.refseg.train_refseg`).
 Trainers register in :data:`TASKS` with a function ``(preset_path, overrides, out_dir, resume,
 progress) -> Path``; heavy modules are imported only when their task runs.
 """
@@ -24,6 +25,16 @@ def _train_codec_task(
 
     cfg = apply_overrides(load_preset(CodecTrainConfig, preset), overrides)
     return train_codec(cfg, out_dir, resume=resume, progress=progress)
+
+
+@TASKS.register("refseg")
+def _train_refseg_task(
+    preset: Path, overrides: Sequence[str], out_dir: Path, resume: bool, progress: bool
+) -> Path:
+    from mllmsc.train.refseg import RefSegTrainConfig, train_refseg
+
+    cfg = apply_overrides(load_preset(RefSegTrainConfig, preset), overrides)
+    return train_refseg(cfg, out_dir, resume=resume, progress=progress)
 
 
 def preset_task(preset_path: str | Path) -> str:

@@ -24,8 +24,7 @@ import copy
 import csv
 import json
 import math
-import signal
-import threading
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from mllmsc.codec import IAJSCC, IAJSCCConfig, allocate, allocate_uniform, symbo
 from mllmsc.config import ConfigError, from_dict, to_dict
 from mllmsc.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from mllmsc.train.crops import CropSampler, list_images, read_rgb
+from mllmsc.train.loop import Distributed, StopSignal, ThreadTuner, ema_update, trim_csv
 
 CSV_FIELDS = ["step", "hours", "loss", "psnr", "lr", "kodak_psnr", "threads"]
 
@@ -285,96 +285,6 @@ def evaluate_kodak_psnr(
 # ---- the loop ----
 
 
-class ThreadTuner:
-    """Picks 1 or ``max_threads`` intra-op threads by measuring, because the CPU is shared.
-
-    On an idle 2-core machine two threads are ~1.8× faster than one, but when other processes take
-    a core, every parallel op waits for the descheduled thread and two threads can be several times
-    slower than one. Every ``every`` steps (and once early) the other setting runs ``trial``
-    steps; the faster mean step time (against the last ``trial`` steps of the current setting) wins.
-    """
-
-    def __init__(self, max_threads: int, *, every: int = 100, trial: int = 8, enabled: bool = True) -> None:
-        self.options = sorted({1, max(1, max_threads)})
-        self.best = self.options[-1]
-        self.enabled = enabled and len(self.options) > 1
-        self.every, self.trial = every, trial
-        self.recent: list[float] = []
-        self.trial_times: list[float] = []
-        self.in_trial = False
-        self.count = 0
-        torch.set_num_threads(self.best)
-
-    @property
-    def current(self) -> int:
-        return torch.get_num_threads()
-
-    def update(self, seconds: float) -> None:
-        """Record the last step's time and switch the thread count when due."""
-        if not self.enabled:
-            return
-        self.count += 1
-        if self.in_trial:
-            self.trial_times.append(seconds)
-            if len(self.trial_times) >= self.trial:
-                alt = self.current
-                trial_mean = sum(self.trial_times[1:]) / (len(self.trial_times) - 1)
-                base = sum(self.recent) / len(self.recent) if self.recent else float("inf")
-                if trial_mean < 0.9 * base:
-                    self.best = alt
-                self.in_trial, self.trial_times, self.recent = False, [], []
-                torch.set_num_threads(self.best)
-            return
-        self.recent = [*self.recent[-(self.trial - 1) :], seconds]
-        if self.count % self.every == 0 or self.count == 2 * self.trial:  # first trial early
-            self.in_trial = True
-            torch.set_num_threads(next(o for o in self.options if o != self.best))
-
-
-class _Stop:
-    """Set by SIGTERM/SIGINT so the loop saves a checkpoint before it exits."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    @contextlib.contextmanager
-    def installed(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-
-        def handler(signum, frame):  # noqa: ARG001
-            self.requested = True
-
-        for s in old:
-            signal.signal(s, handler)
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-
-
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    with torch.no_grad():
-        e = list(ema.parameters())
-        p = list(model.parameters())
-        torch._foreach_lerp_(e, p, 1.0 - decay)
-
-
-def _rewrite_csv(path: Path, upto_step: int) -> None:
-    """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
-    if not path.is_file():
-        return
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto_step]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def train_codec(
     cfg: CodecTrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> Path:
@@ -390,21 +300,31 @@ def train_codec(
         ConfigError: ``out_dir`` holds checkpoints and ``resume`` is False (nothing is
             overwritten), or the checkpoint's model config differs from ``cfg.model``.
         FileNotFoundError: the training folder does not exist.
+
+    Under ``torchrun --nproc-per-node N`` (see :class:`~mllmsc.train.loop.Distributed`) each of
+    the N processes takes ``batch / N`` items per step, so the global batch, the learning-rate
+    schedule and the loss curve are those of one process; rank 0 logs and checkpoints.
     """
     threads = torch.get_num_threads()
+    dist = Distributed()
     try:
-        return _train_codec(cfg, out_dir, resume=resume, progress=progress)
+        return _train_codec(cfg, Path(out_dir), dist, resume=resume, progress=progress)
     finally:
+        dist.close()
         torch.set_num_threads(threads)  # the loop tunes the process-wide setting; give it back
 
 
 def _train_codec(
-    cfg: CodecTrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
+    cfg: CodecTrainConfig, out_dir: Path, dist: Distributed, *, resume: bool = False, progress: bool = True
 ) -> Path:
     from rich.console import Console
 
-    out_dir = Path(out_dir)
     console = Console(stderr=True)
+    main = dist.is_main
+    progress = progress and main
+    if cfg.batch % dist.world:
+        raise ConfigError(f"batch {cfg.batch} does not split over {dist.world} processes")
+    batch = cfg.batch // dist.world
     found = latest_checkpoint(out_dir)
     if found is not None and not resume:
         raise ConfigError(f"{out_dir} already holds checkpoints; pass resume=True or another out_dir")
@@ -425,37 +345,48 @@ def _train_codec(
     elif cfg.init:
         step, hours = _init_from_weights(resolve_path(cfg.init), cfg.model, model, ema)
     rewarm_from = step if (found is None and cfg.init) else None
-    _rewrite_csv(out_dir / "log.csv", step)
-    (out_dir / "train_config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n", encoding="utf-8")
+    net = dist.wrap(model)  # what the step calls; `model` is the module checkpoints see
+    if main:
+        trim_csv(out_dir / "log.csv", step, CSV_FIELDS)
+        config_text = json.dumps(to_dict(cfg), indent=2) + "\n"
+        (out_dir / "train_config.json").write_text(config_text, encoding="utf-8")
 
     # The data stream after a resume is reseeded from the step: reproducible, not identical.
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    # Each rank draws its own items (rank 0 draws what a single process would).
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 7_777_777 * dist.rank)
     sampler = CropSampler.from_folder(resolve_path(cfg.data), g)
     eval_folder = resolve_path(cfg.eval_data)
     eval_images = (
         load_eval_images(eval_folder, cfg.eval_images)
-        if cfg.eval_images and all((eval_folder / n).is_file() for n in cfg.eval_images)
+        if main and cfg.eval_images and all((eval_folder / n).is_file() for n in cfg.eval_images)
         else []
     )
     channel = CHANNELS.build("awgn")
     model_config = {"model": "ia-jscc", **to_dict(cfg.model)}
 
     def checkpoint() -> Path:
-        return save_checkpoint(
-            out_dir,
-            step=step,
-            model=model,
-            ema=ema,
-            optimizer=optimizer,
-            model_config=model_config,
-            state={"hours": hours, "lr_scale": lr_scale, "train_config": to_dict(cfg)},
-        )
+        if main:
+            save_checkpoint(
+                out_dir,
+                step=step,
+                model=model,
+                ema=ema,
+                optimizer=optimizer,
+                model_config=model_config,
+                state={
+                    "hours": hours, "lr_scale": lr_scale, "world_size": dist.world,
+                    "train_config": to_dict(cfg),
+                },
+            )  # fmt: skip
+        dist.barrier()  # the other ranks may load it (rollback) only once it is complete
+        return out_dir / "checkpoints" / f"step-{step:08d}"
 
     csv_path = out_dir / "log.csv"
 
     def open_csv():
-        new = not csv_path.is_file()
-        f = csv_path.open("a", newline="", encoding="utf-8")
+        path = csv_path if main else Path(os.devnull)  # one log, written by rank 0
+        new = main and not csv_path.is_file()
+        f = path.open("a", newline="", encoding="utf-8")
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         if new:
             w.writeheader()
@@ -477,9 +408,10 @@ def _train_codec(
         )
         csv_file.flush()
 
-    stop = _Stop()
+    stop = StopSignal()
     bad_steps = 0
-    tuner = ThreadTuner(cfg.threads, enabled=cfg.adaptive_threads)
+    # Under torchrun the processes share the cores: split the threads, do not tune them.
+    tuner = ThreadTuner(max(1, cfg.threads // dist.world), enabled=cfg.adaptive_threads and dist.world == 1)
     live = progress and console.is_terminal
     bar_ctx: contextlib.AbstractContextManager = contextlib.nullcontext()
     task = None
@@ -510,18 +442,19 @@ def _train_codec(
         while step < cfg.steps:
             t0 = time.monotonic()
             size = crop_at(cfg, step)
-            x = sampler.sample(cfg.batch, size)
-            importance, k, snr = sample_conditions(cfg, cfg.batch, size, g)
+            x = sampler.sample(batch, size)
+            importance, k, snr = sample_conditions(cfg, batch, size, g)
             rewarm = 1.0 if rewarm_from is None else min(1.0, (step - rewarm_from + 1) / max(cfg.warmup, 1))
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(cfg, step) * lr_scale * rewarm
-            out = model(x, k, snr, channel, importance=importance, generator=g)
+            out = net(x, k, snr, channel, importance=importance, generator=g)
             loss = weighted_mse(out.x_hat, x, importance, cfg.importance_weight)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # under DDP this also averages the gradients over ranks
             norm = nn.utils.clip_grad_norm_(
                 model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
             )
+            loss = dist.mean(loss)  # the logged loss is the global batch's (same on every rank)
             # A rare non-finite batch must not poison hours of training: skip it, but stop if
             # it keeps happening (then something is really wrong).
             if not (torch.isfinite(loss) and torch.isfinite(norm)):
@@ -532,13 +465,13 @@ def _train_codec(
                 continue
             bad_steps = 0
             optimizer.step()
-            _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
+            ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
             step += 1
             seconds = time.monotonic() - t0
             hours += seconds / 3600
             tuner.update(seconds)
             loss_acc += float(loss.detach())
-            psnr_acc += float(psnr(out.x_hat.detach(), x).mean())
+            psnr_acc += float(dist.mean(psnr(out.x_hat.detach(), x).mean()))
             n_acc += 1
 
             now = time.monotonic()
@@ -552,15 +485,17 @@ def _train_codec(
                 if last is None:
                     raise FloatingPointError(f"training diverged at step {step} before any checkpoint")
                 state = load_checkpoint(last, model=model, ema=ema, optimizer=optimizer)
-                console.log(
-                    f"step {step}: loss {window:.4f} > {cfg.diverge_factor} × best {best_window:.4f}; "
-                    f"rolled back to {last.name}, learning rate halved"
-                )
+                if main:
+                    console.log(
+                        f"step {step}: loss {window:.4f} > {cfg.diverge_factor} × best {best_window:.4f}; "
+                        f"rolled back to {last.name}, learning rate halved"
+                    )
                 step, hours = int(state["step"]), float(state.get("hours", 0.0))
                 lr_scale = float(state.get("lr_scale", 1.0)) * 0.5
                 g.manual_seed(cfg.seed * 1_000_003 + step + 7919 * int(1 / lr_scale))
                 csv_file.close()
-                _rewrite_csv(csv_path, step)
+                if main:
+                    trim_csv(csv_path, step, CSV_FIELDS)
                 csv_file, writer = open_csv()
                 loss_acc, psnr_acc, n_acc = 0.0, 0.0, 0
                 continue
@@ -582,11 +517,12 @@ def _train_codec(
                 if cfg.ckpt_every > 0
                 else (now - last_ckpt >= cfg.ckpt_minutes * 60)
             )
+            due, over_time, stopping = dist.agree(due, over_time, stop.requested)
             # Never checkpoint a model that is diverging: the rollback needs a good one.
-            if (due or over_time or stop.requested or step == cfg.steps) and not diverged:
+            if (due or over_time or stopping or step == cfg.steps) and not diverged:
                 last = checkpoint()
                 last_ckpt = time.monotonic()
-            if over_time or stop.requested:
+            if over_time or stopping:
                 break
     csv_file.close()
     return last

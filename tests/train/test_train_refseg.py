@@ -1,0 +1,99 @@
+"""The tiny-refseg trainer on its tiny preset (procedural backgrounds, no ../shared needed)."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mllmsc.config import ConfigError
+from mllmsc.data.scenes import generate_scene
+from mllmsc.guidance.tiny_refseg_model import TinyRefSeg
+from mllmsc.train import run
+from mllmsc.train.checkpoint import latest_checkpoint
+from mllmsc.train.refseg import RefSegTrainConfig, build_vocab, export_weights, refseg_loss, scene_samples
+
+TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny_refseg_tiny.toml"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_soft_targets_are_block_means_of_the_scene_masks():
+    scene = generate_scene(3, 0, size=64)
+    samples = scene_samples(scene, 32, per_scene=100, rng=np.random.default_rng(0))
+    assert len(samples) == len(scene.expressions)
+    texts = [e.text for e in scene.expressions]
+    for x, text, soft in samples:
+        assert x.shape == (3, 32, 32) and soft.shape == (1, 16, 16)
+        mask = scene.expressions[texts.index(text)].mask
+        assert float(soft.sum()) * 16 == pytest.approx(mask.sum())  # each target pixel covers 4×4
+        assert float(soft.max()) <= 1 and float(soft.min()) >= 0
+
+
+def test_loss_prefers_the_right_mask():
+    truth = torch.zeros(2, 1, 8, 8)
+    truth[:, :, 2:5, 2:5] = 1
+    right, wrong = 8 * (2 * truth - 1), -8 * (2 * truth - 1)
+    assert refseg_loss(right, truth, 1.0) < 0.01 < 1.0 < refseg_loss(wrong, truth, 1.0)
+
+
+def test_vocab_holds_every_word_the_generator_says():
+    cfg = RefSegTrainConfig(vocab_scenes=20)
+    vocab = build_vocab(cfg)
+    assert vocab[:2] == ("<pad>", "<unk>")
+    for word in ("red", "heart", "how", "many", "colour", "left", "corner", "focus"):
+        assert word in vocab
+
+
+def test_bad_presets_are_config_errors():
+    with pytest.raises(ConfigError, match="task = 'refseg'"):
+        RefSegTrainConfig(task="codec")
+    with pytest.raises(ConfigError, match="multiple of model.image_size"):
+        RefSegTrainConfig(scene_size=100)
+
+
+def test_tiny_run_checkpoints_resumes_and_exports(tmp_path):
+    out = tmp_path / "run"
+    last = run(TINY, [], out_dir=out, progress=False)
+    assert last == latest_checkpoint(out) and last.name == "step-00000004"
+    with (out / "log.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["2", "4"] and rows[-1]["val_iou"] != ""
+    with pytest.raises(ConfigError, match="already holds checkpoints"):
+        run(TINY, [], out_dir=out, progress=False)
+    last = run(TINY, ["steps=6"], out_dir=out, resume=True, progress=False)
+    assert last.name == "step-00000006"
+    shipped = export_weights(last, tmp_path / "weights")
+    model = TinyRefSeg.from_pretrained(shipped)
+    assert model(torch.rand(1, 3, 32, 32), ["the red star"]).shape == (1, 1, 16, 16)
+
+
+def test_a_tiny_model_learns_one_batch():
+    torch.manual_seed(0)
+    cfg = RefSegTrainConfig(vocab_scenes=5)
+    from mllmsc.guidance.tiny_refseg_model import TinyRefSegConfig
+
+    model = TinyRefSeg(
+        TinyRefSegConfig(vocab=build_vocab(cfg), image_size=32, widths=(8, 8, 16), stem=8, embed=8)
+    )
+    scene = generate_scene(5, 1, size=64)
+    batch = scene_samples(scene, 32, per_scene=4, rng=np.random.default_rng(0))
+    x = torch.stack([b[0] for b in batch])
+    texts = [b[1] for b in batch]
+    soft = torch.stack([b[2] for b in batch])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = refseg_loss(model(x, texts), soft, 1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.6 * losses[0]
