@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/guidance.py            # rewrites the `guidance` section of BENCHMARKS.md
 
-Backends whose weights are absent (CLIPSeg, LLaVA not in the local HF cache; tiny-refseg not
-shipped yet) are listed as such, never timed on stand-ins.
+Backends whose weights are absent (CLIPSeg, LLaVA not in the local HF cache) are listed as such,
+never timed on stand-ins.
 """
 
 from __future__ import annotations

@@ -97,3 +97,29 @@ def test_a_tiny_model_learns_one_batch():
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_sigterm_to_the_process_group_checkpoints_before_exit(tmp_path):
+    """Ctrl-C or a kill reaches the data worker too; the trainer must still save and exit cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    sets = ["--set=workers=1", "--set=steps=100000", "--set=ckpt_every=0", "--set=ckpt_minutes=1000"]
+    command = [sys.executable, "-m", "mllmsc", "train", "--preset", str(TINY), "--out", str(out), *sets]
+    proc = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "log.csv").is_file() or len((out / "log.csv").read_text().splitlines()) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err[-2000:]
+    assert latest_checkpoint(out) is not None

@@ -37,3 +37,42 @@ def test_shipped_codec_rebuilds_a_bundled_photo_above_25_db_at_20_db_cbr_1_8():
     value = float(psnr(x, result.x_hat)[0])
     flat = float(psnr(x, x.mean(dim=(2, 3), keepdim=True).expand_as(x))[0])  # the mean colour alone
     assert value > 25.0 and value > flat + 5
+
+
+def test_tiny_refseg_is_shipped_with_provenance():
+    assert "tiny-refseg" in shipped_weights()
+    with safe_open(str(weights_path("tiny-refseg") / "model.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    assert int(meta["step"]) > 0 and meta["preset"] == "configs/tiny_refseg.toml"
+
+
+def test_shipped_tiny_refseg_finds_what_each_query_names_on_unseen_scenes():
+    from mllmsc.data.scenes import generate_scene
+    from mllmsc.eval.metrics import iou
+    from mllmsc.guidance import build_guidance
+
+    torch.set_num_threads(1)
+    guide = build_guidance("tiny-refseg")
+    scores, distinct = [], 0
+    for index in range(6):  # seed 7: neither the training (1) nor the validation (2) seed
+        scene = generate_scene(7, index, size=256)  # procedural backgrounds: no ../shared needed
+        x = torch.from_numpy(scene.image).permute(2, 0, 1).float()[None] / 255
+        masks = []
+        for expr in scene.expressions:
+            result = guide(x, expr.text)
+            assert result.used_query and result.backend == "tiny-refseg"
+            scores.append(float(iou(result.mask, torch.from_numpy(expr.mask)[None, None])[0]))
+            masks.append(result.mask)
+        # the same image with different queries gives different masks
+        distinct += sum(not torch.equal(a, b) for a, b in zip(masks, masks[1:], strict=False))
+    assert sum(scores) / len(scores) > 0.6
+    assert distinct >= len(scores) // 2
+
+
+def test_auto_uses_tiny_refseg_for_scene_queries_when_clipseg_is_absent(tmp_path):
+    from mllmsc.guidance import build_guidance
+
+    guide = build_guidance("auto", model=str(tmp_path / "no-clipseg"))
+    x = torch.rand(1, 3, 64, 64)
+    assert guide(x, "the small red triangle").backend == "tiny-refseg"
+    assert guide(x, "the astronaut's face").backend == "saliency"

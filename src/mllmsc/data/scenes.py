@@ -234,7 +234,7 @@ def procedural_background(rng: np.random.Generator, side: int) -> tuple[np.ndarr
     return np.clip(bg, 0, 1).astype(np.float32), f"procedural:{kind}"
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=512)  # a few hundred photos fit in RAM; decoding each once pays
 def _photo(path: str) -> np.ndarray:
     from mllmsc.data.io import read_image
 
@@ -305,8 +305,9 @@ def _render(bg: np.ndarray, objects: list[SceneObject], rng: np.random.Generator
     image = bg.copy()
     for obj in objects:
         colour = np.array(COLOURS[obj.colour], np.float32) / 255
-        shade = colour * rng.uniform(0.92, 1.0) + rng.normal(0, 0.02, size=(*image.shape[:2], 3))
-        image[obj.full] = np.clip(shade[obj.full], 0, 1)
+        # noise for the object's own pixels only (a whole-image draw per object cost most of a scene)
+        shade = colour * rng.uniform(0.92, 1.0) + rng.normal(0, 0.02, size=(int(obj.full.sum()), 3))
+        image[obj.full] = np.clip(shade, 0, 1)
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 

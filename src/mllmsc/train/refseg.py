@@ -28,6 +28,7 @@ import csv
 import json
 import math
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -52,11 +53,14 @@ class RefSegTrainConfig:
 
     ``model.vocab`` left at its default is filled with every word of the scene generator's
     expressions (found by drawing ``vocab_scenes`` scenes with all their expressions).
+    ``procedural_fraction`` of the training scenes get procedural backgrounds even when photos are
+    there, so the model also works where no photo folder is (tests, a fresh install).
     """
 
     task: str = "refseg"
     model: TinyRefSegConfig = field(default_factory=TinyRefSegConfig)
     backgrounds: str = "../shared/data/train"
+    procedural_fraction: float = 0.2
     scene_size: int = 256
     seed: int = 1
     val_seed: int = 2
@@ -148,14 +152,20 @@ class SceneStream(torch.utils.data.IterableDataset):
         from mllmsc.data.scenes import generate_scene
 
         torch.set_num_threads(1)  # the worker must not fight the training threads
+        if torch.utils.data.get_worker_info() is not None:
+            # Ctrl-C / SIGTERM reach the whole process group: the main process checkpoints and
+            # stops the worker itself; a worker dying first would crash it before it can save.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         # scene i goes to one (rank, worker) pair: ranks and workers interleave over the stream
         offset, stride = self.rank * workers + worker, self.world * workers
         index = self.start + offset
         while True:
+            photo = np.random.default_rng([self.cfg.seed, index, 3]).random() >= self.cfg.procedural_fraction
             scene = generate_scene(
-                self.cfg.seed, index, size=self.cfg.scene_size, backgrounds=self.backgrounds
+                self.cfg.seed, index, size=self.cfg.scene_size, backgrounds=self.backgrounds if photo else ()
             )
             rng = np.random.default_rng([self.cfg.seed, index, 7])
             yield from scene_samples(scene, self.cfg.model.image_size, self.cfg.per_scene, rng)
