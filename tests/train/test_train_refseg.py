@@ -123,3 +123,12 @@ def test_sigterm_to_the_process_group_checkpoints_before_exit(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err[-2000:]
     assert latest_checkpoint(out) is not None
+
+
+def test_init_continues_from_exported_weights(tmp_path):
+    first = run(TINY, [], out_dir=tmp_path / "a", progress=False)
+    shipped = export_weights(first, tmp_path / "weights")
+    last = run(TINY, [f'init="{shipped}"', "steps=6"], out_dir=tmp_path / "b", progress=False)
+    assert last.name == "step-00000006"  # step 4 carried over from the weights' metadata
+    with pytest.raises(ConfigError, match="another model config"):
+        run(TINY, [f'init="{shipped}"', "steps=8", "model.embed=16"], out_dir=tmp_path / "c", progress=False)

@@ -84,6 +84,10 @@ class RefSegTrainConfig:
     ckpt_every: int = 0
     eval_minutes: float = 10.0
     max_minutes: float = 0.0
+    # A shipped tiny-refseg folder to continue from when out_dir holds no checkpoint (checkpoints
+    # stay out of git; the shipped weights do not): its vocabulary, step and hours carry over, the
+    # fresh optimizer re-warms over `warmup` steps.
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.task != "refseg":
@@ -152,12 +156,12 @@ class SceneStream(torch.utils.data.IterableDataset):
         from mllmsc.data.scenes import generate_scene
 
         torch.set_num_threads(1)  # the worker must not fight the training threads
-        if torch.utils.data.get_worker_info() is not None:
+        info = torch.utils.data.get_worker_info()
+        if info is not None:
             # Ctrl-C / SIGTERM reach the whole process group: the main process checkpoints and
             # stops the worker itself; a worker dying first would crash it before it can save.
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_IGN)
-        info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         # scene i goes to one (rank, worker) pair: ranks and workers interleave over the stream
         offset, stride = self.rank * workers + worker, self.world * workers
@@ -288,6 +292,11 @@ def _train_refseg(
         if replace(model_cfg, vocab=cfg.model.vocab) != cfg.model:
             raise ConfigError(f"the checkpoint in {found} was trained with another model config")
         cfg = replace(cfg, model=model_cfg)
+    elif cfg.init:
+        shipped = TinyRefSeg.from_pretrained(resolve_path(cfg.init))
+        if replace(shipped.config, vocab=cfg.model.vocab) != cfg.model:
+            raise ConfigError(f"the weights in {cfg.init} were trained with another model config")
+        cfg = replace(cfg, model=shipped.config)
     elif cfg.model.vocab == TinyRefSegConfig().vocab:
         cfg = replace(cfg, model=replace(cfg.model, vocab=build_vocab(cfg)))
 
@@ -300,6 +309,9 @@ def _train_refseg(
     if found is not None:
         state = load_checkpoint(found, model=model, ema=ema, optimizer=optimizer)
         step, hours = int(state["step"]), float(state.get("hours", 0.0))
+    elif cfg.init:
+        step, hours = _init_from_weights(resolve_path(cfg.init), model, ema)
+    rewarm_from = step if (found is None and cfg.init) else None
     net = dist.wrap(model)  # what the step calls; `model` is the module checkpoints see
     csv_path = out_dir / "log.csv"
     if main:
@@ -357,8 +369,9 @@ def _train_refseg(
         while step < cfg.steps:
             t0 = time.monotonic()
             x, texts, soft = next(batches)
+            rewarm = 1.0 if rewarm_from is None else min(1.0, (step - rewarm_from + 1) / max(cfg.warmup, 1))
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(cfg, step)
+                group["lr"] = lr_at(cfg, step) * rewarm
             loss = refseg_loss(net(x, texts), soft, cfg.dice_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # under DDP this also averages the gradients over ranks
@@ -398,6 +411,18 @@ def _train_refseg(
                 break
     csv_file.close()
     return last
+
+
+def _init_from_weights(folder: Path, model: TinyRefSeg, ema: TinyRefSeg) -> tuple[int, float]:
+    """Load shipped weights into ``model`` and ``ema``; return the (step, hours) they record."""
+    from safetensors import safe_open
+
+    shipped = TinyRefSeg.from_pretrained(folder)
+    model.load_state_dict(shipped.state_dict())
+    ema.load_state_dict(shipped.state_dict())
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        meta = f.metadata() or {}
+    return int(meta.get("step", 0)), float(meta.get("train_hours", 0.0))
 
 
 def export_weights(checkpoint: str | Path, directory: str | Path) -> Path:
