@@ -13,10 +13,10 @@ image as its importance map (so it pays side information); the other methods do 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _report import replace_section  # noqa: E402
 
 from mllmsc.eval.refseg import write_csv  # noqa: E402
-from mllmsc.eval.sweep import SweepSpec, run_sweep, summarize  # noqa: E402
+from mllmsc.eval.sweep import SweepSpec, read_results, run_sweep, summarize  # noqa: E402
 
 METHODS = ("uniform-jscc", "ia-jscc", "digital", "digital-jpeg", "digital-capacity")
 SNRS = (1.0, 4.0, 7.0, 10.0, 13.0)
@@ -72,20 +72,8 @@ def table(summary: list[dict[str, str]], channel: str, methods: list[str]) -> li
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")
-    parser.add_argument("--images", default="", help="comma-separated file names (default: all)")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--channels", default="awgn,rayleigh")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kodak-all")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
-    args = parser.parse_args()
-
-    methods = args.methods.split(",")
-    channels = tuple(args.channels.split(","))
-    names = args.images.split(",") if args.images else sorted(p.name for p in args.data.glob("*.png"))
+def _run(args, names: list[str], methods: list[str], channels: tuple[str, ...]) -> tuple[list, float]:
+    """The sweep over ``names`` (resumed from ``args.out``); returns its rows and wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         data, masks = Path(tmp) / "img", Path(tmp) / "roi"
         data.mkdir()
@@ -103,17 +91,50 @@ def main() -> None:
                 print(f"[{last[0] - start:6.0f} s] {done}/{total} rows", file=sys.stderr, flush=True)
 
         results = run_sweep(spec, args.out, workers=args.workers, progress=progress)
-        wall = time.perf_counter() - start
+    return results, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")
+    parser.add_argument("--images", default="", help="comma-separated file names (default: all)")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--channels", default="awgn,rayleigh")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kodak-all")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    parser.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="run nothing: tabulate the images of --out/results.csv that have every row of the grid",
+    )
+    args = parser.parse_args()
+
+    methods = args.methods.split(",")
+    channels = tuple(args.channels.split(","))
+    names = args.images.split(",") if args.images else sorted(p.name for p in args.data.glob("*.png"))
+    wall = None
+    if args.summarize_only:
+        per_image = len(methods) * len(channels) * len(SNRS) * len(CBRS)
+        rows = read_results(args.out / "results.csv")
+        counts = Counter(r["image"] for r in rows)
+        names = sorted(n for n, c in counts.items() if c == per_image)
+        results = [r for r in rows if r["image"] in names]
+    else:
+        results, wall = _run(args, names, methods, channels)
+    if not results:
+        raise SystemExit(f"no image of {args.out / 'results.csv'} has every row of the grid yet")
     summary = summarize(results)
     write_csv(ROOT / "benchmarks" / "results" / "kodak_all_summary.csv", summary)
-    shutil.copy(ROOT / "benchmarks" / "results" / "kodak_all_summary.csv", args.out / "summary.csv")
 
     lines = [
         "## All methods on Kodak (AWGN and Rayleigh, SNR × CBR)",
         "",
         f"`python benchmarks/kodak_all.py --workers {args.workers}` ({len(names)} Kodak images"
         + ("" if len(names) == 24 else f": {', '.join(names)}")
-        + f"; {len(results)} rows; this run's wall time {wall / 60:.0f} min on the shared 2-core CPU). "
+        + f"; {len(results)} rows"
+        + (f"; this run's wall time {wall / 60:.0f} min on the shared 2-core CPU" if wall else "")
+        + "). "
         "Mean PSNR in dB (RGB in [0, 1]). `uniform-jscc` / `ia-jscc` are the shipped IA-JSCC weights "
         "(`ia-jscc` with a centred 25 % ROI box as its map, side information counted in the budget); "
         "`digital` = HEIF + 5G LDPC + QAM, `digital-jpeg` = JPEG + the same, `digital-capacity` = HEIF "

@@ -57,7 +57,7 @@ def main() -> None:
     cells = [f"**{float(overall[b]['iou']):.3f}** ± {float(overall[b]['iou_ci95']):.3f}" for b in names]
     table.append(f"| **all queries** | {overall[names[0]]['n']} | " + " | ".join(cells) + " |")
     latency = " | ".join(f"{float(overall[b]['latency_ms']):.1f}" for b in names)
-    table.append(f"| median ms per query (256×256) | | {latency} |")
+    table.append(f"| median ms per query (256×256, during this run) | | {latency} |")
     markdown = "\n".join(
         [
             "## Guidance IoU on synthetic AR scenes",

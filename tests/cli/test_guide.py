@@ -41,9 +41,19 @@ def test_guide_writes_map_mask_overlay_and_report(tmp_path, scene_png):
     assert set(np.unique(np.asarray(Image.open(out / "mask.png")))) <= {0, 255}
     report = json.loads((out / "guide.json").read_text())
     assert {"backend", "phrases", "used_query", "roi_fraction", "latency_ms", "snr_db", "cbr"} <= set(report)
-    assert report["backend"] == "saliency" and report["used_query"] is False  # auto's offline fallback
-    assert report["snr_db"] == 3.0 and report["cbr"] == 1 / 32 and 0 <= report["roi_fraction"] <= 1
-    assert "saliency" in report["note"]
+    # auto without CLIPSeg: the shipped tiny-refseg reads the query about a shape and a colour
+    assert report["backend"] == "tiny-refseg" and report["used_query"] is True
+    assert report["snr_db"] == 3.0 and report["cbr"] == 1 / 32 and 0 < report["roi_fraction"] <= 1
+    mask = np.asarray(Image.open(out / "mask.png")) > 0
+    assert mask[10:30, 20:44].sum() >= 0.8 * mask.sum()  # what it keeps is the red square
+
+
+def test_guide_sends_queries_outside_tiny_refsegs_world_to_saliency(tmp_path, scene_png):
+    out = tmp_path / "out"
+    assert main(["guide", str(scene_png), "--query", "the astronaut's face", "--out", str(out)]) == 0
+    report = json.loads((out / "guide.json").read_text())
+    assert report["backend"] == "saliency" and report["used_query"] is False
+    assert "go to saliency" in report["note"]
 
 
 @pytest.mark.parametrize(
