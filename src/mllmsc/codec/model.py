@@ -19,10 +19,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 from torch import nn
 
-from mllmsc.atomic import atomic_write_bytes, atomic_write_text
 from mllmsc.channel import power_normalize
 from mllmsc.channel.base import snr_vector
 from mllmsc.codec.layers import GDN, FiLM, ResBlock, SNRAttention, UpConv, down_conv
@@ -392,20 +391,10 @@ class IAJSCC(nn.Module):
             dtype: store floating tensors in this dtype (e.g. ``torch.float16``); loading casts back.
             metadata: strings stored in the safetensors header (provenance: step, preset, ...).
         """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            name: (t.to(dtype) if dtype is not None and t.is_floating_point() else t)
-            .detach()
-            .contiguous()
-            .cpu()
-            for name, t in self.state_dict().items()
-        }
+        from mllmsc.weights import save_model
+
         config = {"model": "ia-jscc", **to_dict(self.config)}
-        atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
-        atomic_write_bytes(
-            directory / WEIGHTS_NAME, save(state, metadata={**(metadata or {}), "format": "pt"})
-        )
+        save_model(directory, self.state_dict(), config, dtype=dtype, metadata=metadata)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> IAJSCC:

@@ -35,9 +35,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 
-from mllmsc.atomic import atomic_write_bytes, atomic_write_text
 from mllmsc.config import ConfigError, from_dict, to_dict
 from mllmsc.errors import UserError
 
@@ -226,17 +225,10 @@ class TinyRefSeg(torch.nn.Module):
         metadata: dict[str, str] | None = None,
     ) -> None:
         """Write ``config.json`` and ``model.safetensors`` (atomically) to ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            n: (t.to(dtype) if dtype is not None and t.is_floating_point() else t).detach().contiguous().cpu()
-            for n, t in self.state_dict().items()
-        }
+        from mllmsc.weights import save_model
+
         config = {"model": MODEL_NAME, **to_dict(self.config)}
-        atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
-        atomic_write_bytes(
-            directory / WEIGHTS_NAME, save(state, metadata={**(metadata or {}), "format": "pt"})
-        )
+        save_model(directory, self.state_dict(), config, dtype=dtype, metadata=metadata)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> TinyRefSeg:

@@ -37,7 +37,15 @@ from mllmsc.codec import IAJSCC, IAJSCCConfig, allocate, allocate_uniform, symbo
 from mllmsc.config import ConfigError, from_dict, to_dict
 from mllmsc.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from mllmsc.train.crops import CropSampler, list_images, read_rgb
-from mllmsc.train.loop import Distributed, StopSignal, ThreadTuner, ema_update, trim_csv
+from mllmsc.train.loop import (
+    Distributed,
+    StopSignal,
+    ThreadTuner,
+    ema_update,
+    lr_at,
+    trim_csv,
+    weights_provenance,
+)
 
 CSV_FIELDS = ["step", "hours", "loss", "psnr", "lr", "kodak_psnr", "threads"]
 
@@ -114,14 +122,6 @@ def resolve_path(path: str) -> Path:
         return p
     repo = Path(__file__).resolve().parents[3]
     return repo / p
-
-
-def lr_at(cfg: CodecTrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay from ``lr`` to ``lr_min`` at ``steps``."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
 
 
 def crop_at(cfg: CodecTrainConfig, step: int) -> int:
@@ -530,16 +530,12 @@ def _train_codec(
 
 def _init_from_weights(folder: Path, expected: IAJSCCConfig, model: IAJSCC, ema: IAJSCC) -> tuple[int, float]:
     """Load shipped weights into ``model`` and ``ema``; return the (step, hours) they record."""
-    from safetensors import safe_open
-
     shipped = IAJSCC.from_pretrained(folder)
     if shipped.config != expected:
         raise ConfigError(f"the weights in {folder} were trained with another model config")
     model.load_state_dict(shipped.state_dict())
     ema.load_state_dict(shipped.state_dict())
-    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
-        meta = f.metadata() or {}
-    return int(meta.get("step", 0)), float(meta.get("train_hours", 0.0))
+    return weights_provenance(folder)
 
 
 def export_weights(checkpoint: str | Path, directory: str | Path, *, fp16: bool = True) -> Path:

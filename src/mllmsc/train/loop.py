@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import os
 import signal
 import threading
@@ -11,6 +12,26 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+
+def lr_at(cfg, step: int) -> float:
+    """Linear warm-up, then cosine decay from ``cfg.lr`` to ``cfg.lr_min`` at ``cfg.steps``.
+
+    ``cfg`` is any training preset with ``lr``, ``lr_min``, ``warmup`` and ``steps``.
+    """
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def weights_provenance(folder: Path) -> tuple[int, float]:
+    """(step, training hours) recorded in a shipped ``model.safetensors`` header (0, 0.0 when absent)."""
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        meta = f.metadata() or {}
+    return int(meta.get("step", 0)), float(meta.get("train_hours", 0.0))
 
 
 class ThreadTuner:
@@ -177,4 +198,12 @@ class Distributed:
                 dist.destroy_process_group()
 
 
-__all__ = ["Distributed", "StopSignal", "ThreadTuner", "ema_update", "trim_csv"]
+__all__ = [
+    "Distributed",
+    "StopSignal",
+    "ThreadTuner",
+    "ema_update",
+    "lr_at",
+    "trim_csv",
+    "weights_provenance",
+]

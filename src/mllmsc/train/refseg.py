@@ -26,7 +26,6 @@ import contextlib
 import copy
 import csv
 import json
-import math
 import os
 import signal
 import time
@@ -42,7 +41,15 @@ from mllmsc.config import ConfigError, from_dict, to_dict
 from mllmsc.guidance.tiny_refseg_model import PAD, UNK, TinyRefSeg, TinyRefSegConfig, tokenize
 from mllmsc.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from mllmsc.train.codec import resolve_path
-from mllmsc.train.loop import Distributed, StopSignal, ThreadTuner, ema_update, trim_csv
+from mllmsc.train.loop import (
+    Distributed,
+    StopSignal,
+    ThreadTuner,
+    ema_update,
+    lr_at,
+    trim_csv,
+    weights_provenance,
+)
 
 CSV_FIELDS = ["step", "hours", "loss", "lr", "val_iou", "threads"]
 
@@ -99,14 +106,6 @@ class RefSegTrainConfig:
             )
         if self.batch < 1 or self.per_scene < 1 or self.workers < 0:
             raise ConfigError("batch and per_scene must be >= 1 and workers >= 0")
-
-
-def lr_at(cfg: RefSegTrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay from ``lr`` to ``lr_min`` at ``steps``."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
 
 
 def _backgrounds(cfg: RefSegTrainConfig) -> list[Path]:
@@ -415,14 +414,10 @@ def _train_refseg(
 
 def _init_from_weights(folder: Path, model: TinyRefSeg, ema: TinyRefSeg) -> tuple[int, float]:
     """Load shipped weights into ``model`` and ``ema``; return the (step, hours) they record."""
-    from safetensors import safe_open
-
     shipped = TinyRefSeg.from_pretrained(folder)
     model.load_state_dict(shipped.state_dict())
     ema.load_state_dict(shipped.state_dict())
-    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
-        meta = f.metadata() or {}
-    return int(meta.get("step", 0)), float(meta.get("train_hours", 0.0))
+    return weights_provenance(folder)
 
 
 def export_weights(checkpoint: str | Path, directory: str | Path) -> Path:
