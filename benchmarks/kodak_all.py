@@ -13,6 +13,7 @@ image as its importance map (so it pays side information); the other methods do 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import tempfile
 import time
@@ -104,6 +105,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kodak-all")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     parser.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="rerun only --methods and keep the committed summary rows of every other method "
+        "(e.g. new codec weights: the digital rows do not change)",
+    )
+    parser.add_argument(
         "--summarize-only",
         action="store_true",
         help="run nothing: tabulate the images of --out/results.csv that have every row of the grid",
@@ -125,7 +132,15 @@ def main() -> None:
     if not results:
         raise SystemExit(f"no image of {args.out / 'results.csv'} has every row of the grid yet")
     summary = summarize(results)
-    write_csv(ROOT / "benchmarks" / "results" / "kodak_all_summary.csv", summary)
+    summary_csv = ROOT / "benchmarks" / "results" / "kodak_all_summary.csv"
+    kept: list[str] = []
+    if args.keep_others and summary_csv.is_file():
+        with summary_csv.open(newline="", encoding="utf-8") as f:
+            others = [r for r in csv.DictReader(f) if r["method"] not in methods]
+        kept = sorted({r["method"] for r in others}, key=METHODS.index)
+        summary = [*others, *summary]
+        methods = [m for m in METHODS if m in {*methods, *kept}]
+    write_csv(summary_csv, summary)
 
     lines = [
         "## All methods on Kodak (AWGN and Rayleigh, SNR × CBR)",
@@ -140,7 +155,13 @@ def main() -> None:
         "`digital` = HEIF + 5G LDPC + QAM, `digital-jpeg` = JPEG + the same, `digital-capacity` = HEIF "
         "at `symbols · log2(1 + SNR)` bits (ergodic capacity for Rayleigh). Rayleigh: block fading, one "
         "`h` per image, perfect CSI, MMSE equalisation for JSCC; the digital link uses the same channel. "
-        "A lost image (CRC failure) is mid-grey and counted.",
+        "A lost image (CRC failure) is mid-grey and counted."
+        + (
+            f" Rows of {', '.join(f'`{m}`' for m in kept)} are kept from the previous run "
+            "(`--keep-others`: they do not depend on the codec weights)."
+            if kept
+            else ""
+        ),
         "",
     ]
     for channel in channels:

@@ -26,8 +26,11 @@ CURVE = ROOT / "benchmarks" / "results" / "codec_learning_curve.csv"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--log", type=Path, default=ROOT / "runs" / "codec" / "log.csv")
+    parser.add_argument(
+        "--fresh", action="store_true", help="a new model: drop the committed curve, keep this log's rows"
+    )
     args = parser.parse_args()
-    previous = list(csv.DictReader(CURVE.open())) if CURVE.exists() else []
+    previous = list(csv.DictReader(CURVE.open())) if CURVE.exists() and not args.fresh else []
     with args.log.open(newline="") as f:
         fresh = [
             {"step": r["step"], "hours": r["hours"], "kodak_psnr": r["kodak_psnr"]}
@@ -47,10 +50,10 @@ def main() -> None:
         "## IA-JSCC learning curve",
         "",
         "`python benchmarks/learning_curve.py` — EMA weights during "
-        "`mllmsc train --preset configs/codec.toml` on 2 CPU cores (shared with other work, so hours "
-        "are wall time, not compute); PSNR on kodim01/05/15/23, uniform allocation, AWGN 10 dB, "
-        "CBR 1/16. Data: "
-        "`benchmarks/results/codec_learning_curve.csv`.",
+        "`mllmsc train --preset configs/codec.toml` on 2 CPU cores (hours count the training steps "
+        "only, on a CPU shared with other work part of the time); PSNR on kodim01/05/15/23, uniform "
+        "allocation, AWGN 10 dB, CBR 1/16. Step 0 is the linear code alone (KLT fitted to the training "
+        "patches, neural residuals at zero). Data: `benchmarks/results/codec_learning_curve.csv`.",
         "",
         "| step | training hours | Kodak PSNR (dB) |",
         "|---|---|---|",

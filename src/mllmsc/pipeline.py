@@ -2,7 +2,7 @@
 
     x, intent ──► guidance(x, intent, csi) ──► m ──► allocate(m, budget) ──► k (+ side info)
                                                                               │
-    x, m, k ──► codec.encode ──► z ──► channel(z, snr) ──► y ──► codec.decode(y, k) ──► x̂
+    x, m, k ──► codec.encode ──► z (+ gain header) ──► channel(z, snr) ──► y ──► codec.decode(y, k) ──► x̂
 
 ``guidance = "uniform"`` sends no side information and is the Deep JSCC / ADJSCC baseline of the
 same model. Every stage is timed; the result carries the bandwidth bill of
@@ -101,22 +101,23 @@ class Pipeline:
         clock.lap("guidance")
 
         budget = symbol_budget(cbr, height, width)
-        cell, k_max = self.codec.cell, self.codec.k_max
+        # The codec's gain header is part of its payload: the cells share what is left of it.
+        codec_shape = dict(cell=self.codec.cell, k_max=self.codec.k_max, reserved=self.codec.header_symbols)
         uniform = isinstance(self.guidance, UniformGuidance)
         if uniform:
-            allocation = allocate_uniform(b, height, width, budget, cell=cell, k_max=k_max)
+            allocation = allocate_uniform(b, height, width, budget, **codec_shape)
         else:
-            allocation = allocate(importance.soft, budget, cell=cell, k_max=k_max, **self.allocation_rule)
+            allocation = allocate(importance.soft, budget, **codec_shape, **self.allocation_rule)
         k = allocation.k.to(x.device)
         clock.lap("allocate")
 
-        z, _ = self.codec.encode(x, k, snr_db, importance=None if uniform else importance.soft)
+        z, _, gain = self.codec.encode(x, k, snr_db, importance=None if uniform else importance.soft)
         clock.lap("encode")
         out = self.channel(z, snr_db, generator=generator)
         clock.lap("channel")
         h = out.h if (out.h is not None and not out.equalized) else None
         k_rx = k if uniform else self._receiver_k(allocation).to(x.device)
-        x_hat = self.codec.decode(out.y, k_rx, snr_db, size=(height, width), h=h)
+        x_hat = self.codec.decode(out.y, k_rx, snr_db, gain=gain, size=(height, width), h=h)
         clock.lap("decode")
         return TransmissionResult(x_hat, importance, allocation, out, clock.laps)
 
@@ -139,6 +140,7 @@ class Pipeline:
             width=allocation.width,
             cell=allocation.cell,
             k_max=allocation.k_max,
+            reserved=self.codec.header_symbols,
             **self.allocation_rule,
         ).k
 

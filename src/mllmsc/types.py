@@ -59,7 +59,8 @@ class Allocation:
     Attributes:
         k: complex symbols each cell sends, ``[B, 1, Hc, Wc]`` int64 in [0, k_max].
         budget: channel symbols allowed per image (``floor(cbr · 3·H·W)``).
-        payload: symbols of the JSCC payload per image, ``[B]`` int64 (``k.sum()`` per item).
+        payload: symbols of the JSCC payload per image, ``[B]`` int64: ``k.sum()`` per item plus the
+            codec's own header (IA-JSCC's power gain, ``reserved`` in the allocation).
         side_info: symbols spent on the allocation map per image, ``[B]`` int64 (0 for uniform).
         height: original image height ``H`` (the budget counts ``H × W``, not the padded grid).
         width: original image width ``W``.

@@ -132,3 +132,23 @@ def test_budget_errors():
 def test_symbol_budget_counts_the_original_size():
     assert symbol_budget(1 / 16, 512, 768) == 73728
     assert symbol_budget(1 / 16, 50, 70) == math.floor(3 * 50 * 70 / 16)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reserved_header_symbols_count_in_the_payload(seed):
+    """The codec's own header (IA-JSCC's 18-symbol gain) comes out of the same budget."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = 48 + 8 * seed, 80
+    budget = symbol_budget(1 / 16, h, w)
+    m = _random_map(g, h, w)
+    for a in (allocate(m, budget, k_max=192, reserved=18), allocate_uniform(1, h, w, budget, reserved=18)):
+        assert torch.equal(a.payload, a.k.flatten(1).sum(1) + 18)
+        assert int(a.total[0]) == budget
+    assert int(allocate_uniform(1, h, w, budget, reserved=18).side_info[0]) == 0
+
+
+def test_a_budget_that_cannot_hold_the_header_is_a_clear_error():
+    with pytest.raises(ValueError, match="header"):
+        allocate_uniform(1, 64, 64, 18, reserved=18)
+    with pytest.raises(ValueError, match="header"):
+        allocate(torch.rand(1, 1, 64, 64), 10, k_max=192, reserved=18)

@@ -22,7 +22,7 @@ from mllmsc.channel.awgn import AWGNChannel
 from mllmsc.channel.base import Channel, noise_variance
 from mllmsc.channel.fading import RayleighChannel, RicianChannel, mmse_equalize
 from mllmsc.channel.ofdm import OFDMTDLChannel
-from mllmsc.channel.power import power_normalize
+from mllmsc.channel.power import power_normalize, power_scale
 from mllmsc.registry import Registry
 
 CHANNELS: Registry[Channel] = Registry("channel")
@@ -41,4 +41,5 @@ __all__ = [
     "mmse_equalize",
     "noise_variance",
     "power_normalize",
+    "power_scale",
 ]

@@ -5,16 +5,14 @@ from __future__ import annotations
 import torch
 
 
-def power_normalize(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Scale each item so its sent symbols have average power 1.
+def power_scale(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The factor per item that gives its sent symbols average power 1: ``sqrt(count / energy)``.
 
-    Args:
-        z: complex symbols, ``[B, ...]``.
-        mask: which symbols are actually sent, bool broadcastable to ``z``; unsent symbols are set
-            to 0 and do not count in the average. ``None`` sends every symbol.
+    A receiver that must undo the normalisation (e.g. a linear analog code) needs this number; the
+    transmitter sends it as a header (see :mod:`mllmsc.codec.model`).
 
     Shapes:
-        returns the shape and dtype of ``z``.
+        z: complex ``[B, ...]``, mask: bool broadcastable to ``z`` → ``[B]`` float.
 
     Raises:
         ValueError: an item with no sent symbols.
@@ -33,5 +31,24 @@ def power_normalize(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
         raise ValueError("power_normalize: an item sends no symbols")
     energy = sent.abs().square().sum(dim=dims)
     # Guard an all-zero item: dividing by zero power would give NaN, and zeros are already "sent".
-    scale = torch.rsqrt((energy / count).clamp_min(1e-12))
-    return sent * scale.view(-1, *([1] * (z.dim() - 1))).to(sent.dtype)
+    return torch.rsqrt((energy / count).clamp_min(1e-12))
+
+
+def power_normalize(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Scale each item so its sent symbols have average power 1.
+
+    Args:
+        z: complex symbols, ``[B, ...]``.
+        mask: which symbols are actually sent, bool broadcastable to ``z``; unsent symbols are set
+            to 0 and do not count in the average. ``None`` sends every symbol.
+
+    Shapes:
+        returns the shape and dtype of ``z``.
+
+    Raises:
+        ValueError: an item with no sent symbols.
+    """
+    scale = power_scale(z, mask)
+    if mask is not None:
+        z = torch.where(mask.to(torch.bool).expand_as(z), z, torch.zeros((), dtype=z.dtype, device=z.device))
+    return z * scale.view(-1, *([1] * (z.dim() - 1))).to(z.dtype)

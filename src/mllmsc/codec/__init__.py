@@ -2,7 +2,8 @@
 
 >>> from mllmsc.codec import IAJSCC, allocate, allocate_uniform, symbol_budget
 >>> model = IAJSCC.from_pretrained(path)
->>> alloc = allocate(importance, symbol_budget(1 / 16, H, W), k_max=model.k_max)
+>>> budget = symbol_budget(1 / 16, H, W)
+>>> alloc = allocate(importance, budget, k_max=model.k_max, reserved=model.header_symbols)
 >>> out = model(x, alloc.k, 10.0, channel, importance=importance)
 """
 
@@ -19,6 +20,7 @@ from mllmsc.codec.allocation import (
 from mllmsc.codec.model import (
     IAJSCC,
     CodecOutput,
+    Encoded,
     IAJSCCConfig,
     InvalidWeightsError,
     WeightsNotFoundError,
@@ -36,6 +38,7 @@ __all__ = [
     "WeightsNotFoundError",
     "IAJSCC",
     "CodecOutput",
+    "Encoded",
     "IAJSCCConfig",
     "allocate",
     "allocate_uniform",

@@ -65,9 +65,14 @@ def _grid(height: int, width: int, cell: int) -> tuple[int, int]:
     return math.ceil(height / cell), math.ceil(width / cell)
 
 
-def _check_budget(budget: int, n_cells: int, k_max: int) -> None:
+def _check_budget(budget: int, n_cells: int, k_max: int, reserved: int = 0) -> None:
     if not isinstance(budget, int) or budget <= 0:
         raise BudgetError(f"the symbol budget must be a positive integer, got {budget!r}")
+    if budget - reserved < 1:
+        raise BudgetError(
+            f"a budget of {budget} symbols cannot hold the codec's {reserved}-symbol header; raise the CBR"
+        )
+    budget -= reserved
     if budget > k_max * n_cells:
         raise BudgetError(
             f"a budget of {budget} symbols is more than this codec sends: at most "
@@ -160,8 +165,11 @@ def allocation_from_levels(
     n_levels: int = 4,
     concentration: float = 1.0,
     floor: float = 0.1,
+    reserved: int = 0,
 ) -> Allocation:
     """The receiver's rule (and the transmitter's): quantised levels + budget → :class:`Allocation`.
+
+    ``reserved`` symbols of the payload go to the codec's own header (see :func:`allocate`).
 
     Shapes:
         levels: ``[B, 1, Hc, Wc]`` uint8 → ``Allocation.k`` ``[B, 1, Hc, Wc]`` int64.
@@ -169,16 +177,17 @@ def allocation_from_levels(
     hc, wc = _grid(height, width, cell)
     if levels.dim() != 4 or tuple(levels.shape[1:]) != (1, hc, wc):
         raise ValueError(f"levels must have shape [B, 1, {hc}, {wc}], got {tuple(levels.shape)}")
-    _check_budget(budget, hc * wc, k_max)
+    _check_budget(budget, hc * wc, k_max, reserved)
     ks, side = [], []
     for q in levels.cpu():
         bits = encode_side_info(q[0], n_levels)
         s = side_info_symbols(bits.numel())
-        payload = budget - s
+        payload = budget - s - reserved
         if payload < 1:
             raise BudgetError(
-                f"budget of {budget} symbols cannot hold the side information ({s} symbols); "
-                "raise the CBR or use uniform allocation"
+                f"budget of {budget} symbols cannot hold the side information ({s} symbols"
+                + (f" and the codec's {reserved}-symbol header" if reserved else "")
+                + "); raise the CBR or use uniform allocation"
             )
         w = level_weights(q.flatten(), n_levels, concentration, floor)
         ks.append(waterfill(w, payload, k_max).view(1, hc, wc))
@@ -187,7 +196,7 @@ def allocation_from_levels(
     return Allocation(
         k=k,
         budget=budget,
-        payload=k.flatten(1).sum(1),
+        payload=k.flatten(1).sum(1) + reserved,
         side_info=torch.tensor(side, dtype=torch.int64, device=levels.device),
         height=height,
         width=width,
@@ -207,6 +216,7 @@ def allocate(
     concentration: float = 1.0,
     floor: float = 0.1,
     n_levels: int = 4,
+    reserved: int = 0,
 ) -> Allocation:
     """Importance-aware allocation that meets the budget exactly, side information included.
 
@@ -218,9 +228,11 @@ def allocate(
         concentration: exponent on the importance; larger concentrates the budget on the top cells.
         floor: weight every cell gets whatever its importance; the background's share.
         n_levels: quantisation levels of the cell importance sent as side information.
+        reserved: payload symbols the codec spends on its own header (IA-JSCC's power gain,
+            :attr:`~mllmsc.codec.IAJSCC.header_symbols`); the cells share the rest.
 
     Returns:
-        ``payload + side_info == total == budget`` for every item (``payload == k.sum()``).
+        ``payload + side_info == total == budget`` for every item (``payload == k.sum() + reserved``).
 
     Raises:
         BudgetError: (a ``ValueError``) a budget ``<= 0``, above ``k_max ×`` cells, or too small
@@ -233,7 +245,7 @@ def allocate(
         raise ValueError("floor must be >= 0 and concentration > 0")
     height, width = importance.shape[-2:]
     hc, wc = _grid(height, width, cell)
-    _check_budget(budget_symbols, hc * wc, k_max)
+    _check_budget(budget_symbols, hc * wc, k_max, reserved)
     levels = quantize_levels(cell_importance(importance, cell), n_levels)
     return allocation_from_levels(
         levels,
@@ -245,31 +257,40 @@ def allocate(
         n_levels=n_levels,
         concentration=concentration,
         floor=floor,
+        reserved=reserved,
     )
 
 
 def allocate_uniform(
-    batch: int, height: int, width: int, budget_symbols: int, *, cell: int = 16, k_max: int = 192
+    batch: int,
+    height: int,
+    width: int,
+    budget_symbols: int,
+    *,
+    cell: int = 16,
+    k_max: int = 192,
+    reserved: int = 0,
 ) -> Allocation:
     """Uniform allocation: ``floor(P/N)`` per cell, the remainder ``r`` spread evenly.
 
     Cell ``i`` (raster order) gets one extra symbol when ``floor((i+1)·r/N) > floor(i·r/N)``; the
-    receiver knows this rule and the budget, so no side information is sent.
+    receiver knows this rule and the budget, so no side information is sent. ``P`` is the budget
+    less the ``reserved`` header symbols of the codec (which count in the payload).
 
     Shapes:
         → ``k`` ``[batch, 1, ceil(H/cell), ceil(W/cell)]`` int64.
     """
     hc, wc = _grid(height, width, cell)
     n = hc * wc
-    _check_budget(budget_symbols, n, k_max)
-    base, r = divmod(budget_symbols, n)
+    _check_budget(budget_symbols, n, k_max, reserved)
+    base, r = divmod(budget_symbols - reserved, n)
     i = torch.arange(n)
     k = base + ((i + 1) * r // n - i * r // n)
     k = k.view(1, 1, hc, wc).expand(batch, 1, hc, wc).clone()
     return Allocation(
         k=k,
         budget=budget_symbols,
-        payload=k.flatten(1).sum(1),
+        payload=k.flatten(1).sum(1) + reserved,
         side_info=torch.zeros(batch, dtype=torch.int64),
         height=height,
         width=width,

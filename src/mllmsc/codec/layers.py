@@ -117,22 +117,3 @@ class ResBlock(nn.Module):
 def down_conv(cin: int, cout: int, kernel: int = 5) -> nn.Conv2d:
     """A stride-2 convolution halving H and W (even inputs)."""
     return nn.Conv2d(cin, cout, kernel, stride=2, padding=kernel // 2)
-
-
-class UpConv(nn.Module):
-    """Doubling H and W: a convolution to ``4·cout`` channels then a pixel shuffle.
-
-    Sub-pixel convolution (Shi et al. 2016) instead of a transposed convolution: no checkerboard
-    artefacts, and it is as fast on CPU.
-
-    Shapes:
-        x: ``[B, cin, H, W]`` → ``[B, cout, 2H, 2W]``.
-    """
-
-    def __init__(self, cin: int, cout: int, kernel: int = 3) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(cin, 4 * cout, kernel, padding=kernel // 2)
-        self.shuffle = nn.PixelShuffle(2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shuffle(self.conv(x))

@@ -98,6 +98,11 @@ class CodecTrainConfig:
     ckpt_every: int = 0
     max_minutes: float = 0.0
     diverge_factor: float = 4.0
+    # Patches (cell × cell, from random crops of `data`) the linear code's KLT is fitted on before
+    # step 0 of a fresh run; 0 keeps the model's DCT start.
+    klt_patches: int = 60_000
+    # The linear code (KLT basis, power allocation) starts near-optimal: it learns at lr × this.
+    transform_lr_scale: float = 0.05
     # A shipped model folder (config.json + model.safetensors, e.g. src/mllmsc/weights/ia-jscc) to
     # start from when out_dir holds no checkpoint: a new session continues training from the committed
     # weights (checkpoints with optimizer state stay out of git). Step and hours continue from the
@@ -190,7 +195,9 @@ def sample_conditions(
     log_cbr = _uniform(g, math.log(cfg.cbr_min), math.log(cfg.cbr_max))
     budget = symbol_budget(math.exp(log_cbr), size, size)
     grid = (size // mc.cell, size // mc.cell)
-    budget = max(1, min(budget, mc.k_max * grid[0] * grid[1]))
+    # The codec's gain header takes its share of the payload, as in the pipeline.
+    reserved = mc.header_symbols
+    budget = max(1, min(budget - reserved, mc.k_max * grid[0] * grid[1]))
     maps, ks = [], []
     for _ in range(batch):
         r = _uniform(g)
@@ -273,7 +280,10 @@ def evaluate_kodak_psnr(
         scores = []
         for i, x in enumerate(images):
             _, _, h, w = x.shape
-            alloc = allocate_uniform(1, h, w, symbol_budget(cbr, h, w), cell=model.cell, k_max=model.k_max)
+            alloc = allocate_uniform(
+                1, h, w, symbol_budget(cbr, h, w),
+                cell=model.cell, k_max=model.k_max, reserved=model.header_symbols,
+            )  # fmt: skip
             g = torch.Generator().manual_seed(seed + i)
             out = model(x, alloc.k, snr_db, channel, generator=g)
             scores.append(float(psnr(out.x_hat, x)[0]))
@@ -332,7 +342,12 @@ def _train_codec(
 
     model = IAJSCC(cfg.model)
     ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    linear = [p for n, p in model.named_parameters() if n.startswith("transform.")]
+    neural = [p for n, p in model.named_parameters() if not n.startswith("transform.")]
+    optimizer = torch.optim.Adam(
+        [{"params": neural, "lr_scale": 1.0}, {"params": linear, "lr_scale": cfg.transform_lr_scale}],
+        lr=cfg.lr,
+    )
     step, hours, lr_scale = 0, 0.0, 1.0
     if found is not None:
         saved = json.loads((found / "config.json").read_text(encoding="utf-8"))
@@ -344,6 +359,10 @@ def _train_codec(
         lr_scale = float(state.get("lr_scale", 1.0))
     elif cfg.init:
         step, hours = _init_from_weights(resolve_path(cfg.init), cfg.model, model, ema)
+    elif cfg.klt_patches > 0:
+        klt_sampler = CropSampler.from_folder(resolve_path(cfg.data), torch.Generator().manual_seed(cfg.seed))
+        fit_klt(model, klt_sampler, cfg.klt_patches)
+        ema.load_state_dict(model.state_dict())
     rewarm_from = step if (found is None and cfg.init) else None
     net = dist.wrap(model)  # what the step calls; `model` is the module checkpoints see
     if main:
@@ -446,7 +465,7 @@ def _train_codec(
             importance, k, snr = sample_conditions(cfg, batch, size, g)
             rewarm = 1.0 if rewarm_from is None else min(1.0, (step - rewarm_from + 1) / max(cfg.warmup, 1))
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(cfg, step) * lr_scale * rewarm
+                group["lr"] = lr_at(cfg, step) * lr_scale * rewarm * group.get("lr_scale", 1.0)
             out = net(x, k, snr, channel, importance=importance, generator=g)
             loss = weighted_mse(out.x_hat, x, importance, cfg.importance_weight)
             optimizer.zero_grad(set_to_none=True)
@@ -526,6 +545,23 @@ def _train_codec(
                 break
     csv_file.close()
     return last
+
+
+def fit_klt(model: IAJSCC, sampler: CropSampler, n_patches: int, crop: int = 64) -> None:
+    """Fit the model's linear code to ``n_patches`` cell-sized patches cut from random crops.
+
+    Every rank of a DDP run draws the same crops (the sampler is seeded from the preset alone), so
+    all ranks start from the same model.
+    """
+    cell = model.cell
+    crop = max(crop, cell) // cell * cell
+    per_crop = (crop // cell) ** 2
+    crops = [sampler.sample(64, crop) for _ in range(math.ceil(n_patches / (64 * per_crop)))]
+    x = torch.cat(crops)
+    patches = (
+        x.unfold(2, cell, cell).unfold(3, cell, cell).permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, cell, cell)
+    )
+    model.fit_transform(patches[:n_patches])
 
 
 def _init_from_weights(folder: Path, expected: IAJSCCConfig, model: IAJSCC, ema: IAJSCC) -> tuple[int, float]:
