@@ -506,6 +506,7 @@ class IAJSCC(nn.Module):
         gain: torch.Tensor,
         size: tuple[int, int] | None = None,
         h: torch.Tensor | None = None,
+        equalized_h: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Received symbols → image.
 
@@ -517,6 +518,10 @@ class IAJSCC(nn.Module):
             gain: the power-normalisation gain from the header (:attr:`Encoded.gain`), ``[B]``.
             size: ``(H, W)`` of the original image, to crop the padding; ``None`` keeps the grid.
             h: channel coefficients broadcastable to ``y`` (only for ``csi_input`` models).
+            equalized_h: the coefficients an MMSE equaliser at the receiver used (``csi="equalize"``
+                with perfect CSI): the decoder undoes the equaliser's shrinkage ``|h|²/(|h|²+N0)``
+                and weights each symbol by its own SNR ``|h|²/N0`` instead of the average (in a deep
+                fade the average SNR over-trusts the symbols). Any model takes it.
 
         Shapes:
             y complex ``[B,k_max,Hc,Wc]`` → ``[B,3,H,W]`` in [0, 1] (eval mode; unclamped in training,
@@ -537,6 +542,10 @@ class IAJSCC(nn.Module):
             noise = noise / power
         elif self.config.csi_input:
             raise ValueError("this model needs the channel coefficients h (csi_input = true)")
+        if equalized_h is not None:
+            power = equalized_h.expand_as(y).abs().square().float()
+            y = y * ((power + noise) / power.clamp_min(1e-12)).to(y.dtype)  # back to z + noise / h
+            noise = noise / power.clamp_min(1e-12)
         y = torch.where(mask, y, zero)
         r = torch.stack([y.real, y.imag], dim=2).flatten(1, 2).float()  # [B, 2k, Hc, Wc]
         sent = mask.repeat_interleave(2, dim=1)
@@ -571,8 +580,11 @@ class IAJSCC(nn.Module):
         """
         z, mask, gain = self.encode(x, k, snr_db, importance=importance, intent=intent)
         out = channel(z, snr_db, generator=generator)
-        h = out.h if (out.h is not None and not out.equalized) else None
-        x_hat = self.decode(out.y, k, snr_db, gain=gain, size=tuple(x.shape[-2:]), h=h)
+        raw = out.h is not None and not out.equalized
+        x_hat = self.decode(
+            out.y, k, snr_db, gain=gain, size=tuple(x.shape[-2:]),
+            h=out.h if raw else None, equalized_h=out.h if out.equalized else None,
+        )  # fmt: skip
         y = torch.where(mask, out.y, torch.zeros((), dtype=out.y.dtype, device=out.y.device))
         return CodecOutput(x_hat=x_hat, z=z, y=y, mask=mask, gain=gain, channel=out)
 
