@@ -227,7 +227,8 @@ def test_divergence_rolls_back_and_halves_the_learning_rate(images, tmp_path, mo
 def test_a_fresh_run_starts_from_the_klt_of_its_training_patches(images, tmp_path):
     """Before step 0 the linear code is fitted to the data: the mean patch is the data's (not the
     DCT start's flat 0.5) and the basis stays orthonormal."""
-    last = run(TINY, [f'data="{images}"', "steps=1", "ckpt_every=1"], out_dir=tmp_path / "run", progress=False)
+    sets = [f'data="{images}"', "steps=1", "ckpt_every=1"]
+    last = run(TINY, sets, out_dir=tmp_path / "run", progress=False)
     model = IAJSCC.from_pretrained(last)
     mean = model.transform.mean
     assert not torch.allclose(mean, torch.full_like(mean, 0.5), atol=1e-2)
