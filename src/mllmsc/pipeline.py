@@ -115,12 +115,8 @@ class Pipeline:
         clock.lap("encode")
         out = self.channel(z, snr_db, generator=generator)
         clock.lap("channel")
-        raw = out.h is not None and not out.equalized  # the receiver knows h (perfect CSI) either way
         k_rx = k if uniform else self._receiver_k(allocation).to(x.device)
-        x_hat = self.codec.decode(
-            out.y, k_rx, snr_db, gain=gain, size=(height, width),
-            h=out.h if raw else None, equalized_h=out.h if out.equalized else None,
-        )  # fmt: skip
+        x_hat = self.codec.receive(out, k_rx, snr_db, gain=gain, size=(height, width))
         clock.lap("decode")
         return TransmissionResult(x_hat, importance, allocation, out, clock.laps)
 

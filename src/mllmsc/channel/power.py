@@ -17,6 +17,11 @@ def power_scale(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     Raises:
         ValueError: an item with no sent symbols.
     """
+    return _sent_and_scale(z, mask)[1]
+
+
+def _sent_and_scale(z: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z`` with the unsent symbols zeroed, and the per-item scale to unit power."""
     if not torch.is_complex(z):
         raise TypeError(f"power_normalize expects complex symbols, got {z.dtype}")
     dims = tuple(range(1, z.dim()))
@@ -31,7 +36,7 @@ def power_scale(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
         raise ValueError("power_normalize: an item sends no symbols")
     energy = sent.abs().square().sum(dim=dims)
     # Guard an all-zero item: dividing by zero power would give NaN, and zeros are already "sent".
-    return torch.rsqrt((energy / count).clamp_min(1e-12))
+    return sent, torch.rsqrt((energy / count).clamp_min(1e-12))
 
 
 def power_normalize(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -48,7 +53,5 @@ def power_normalize(z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
     Raises:
         ValueError: an item with no sent symbols.
     """
-    scale = power_scale(z, mask)
-    if mask is not None:
-        z = torch.where(mask.to(torch.bool).expand_as(z), z, torch.zeros((), dtype=z.dtype, device=z.device))
-    return z * scale.view(-1, *([1] * (z.dim() - 1))).to(z.dtype)
+    sent, scale = _sent_and_scale(z, mask)
+    return sent * scale.view(-1, *([1] * (z.dim() - 1))).to(sent.dtype)

@@ -562,6 +562,27 @@ class IAJSCC(nn.Module):
             x_hat = x_hat[..., : size[0], : size[1]]
         return x_hat if self.training else x_hat.clamp(0, 1)
 
+    def receive(
+        self,
+        out: ChannelOutput,
+        k: torch.Tensor,
+        snr_db: float | torch.Tensor,
+        *,
+        gain: torch.Tensor,
+        size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """:meth:`decode` a channel's output, handing over its CSI the way it was used: raw ``h``
+        for a CSI-input model, or the coefficients the receiver equalised with.
+
+        Shapes:
+            as :meth:`decode`.
+        """
+        raw = out.h is not None and not out.equalized
+        return self.decode(
+            out.y, k, snr_db, gain=gain, size=size,
+            h=out.h if raw else None, equalized_h=out.h if out.equalized else None,
+        )  # fmt: skip
+
     def forward(
         self,
         x: torch.Tensor,
@@ -580,11 +601,7 @@ class IAJSCC(nn.Module):
         """
         z, mask, gain = self.encode(x, k, snr_db, importance=importance, intent=intent)
         out = channel(z, snr_db, generator=generator)
-        raw = out.h is not None and not out.equalized
-        x_hat = self.decode(
-            out.y, k, snr_db, gain=gain, size=tuple(x.shape[-2:]),
-            h=out.h if raw else None, equalized_h=out.h if out.equalized else None,
-        )  # fmt: skip
+        x_hat = self.receive(out, k, snr_db, gain=gain, size=tuple(x.shape[-2:]))
         y = torch.where(mask, out.y, torch.zeros((), dtype=out.y.dtype, device=out.y.device))
         return CodecOutput(x_hat=x_hat, z=z, y=y, mask=mask, gain=gain, channel=out)
 
