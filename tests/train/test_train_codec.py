@@ -19,8 +19,10 @@ from mllmsc.train.codec import (
     export_weights,
     lr_at,
     sample_conditions,
+    training_device,
     weighted_mse,
 )
+from mllmsc.train.loop import Distributed
 
 
 @pytest.fixture(autouse=True)
@@ -183,6 +185,27 @@ def test_evaluate_psnr_helper(images):
     b = evaluate_kodak_psnr(model, images, snr_db=10, cbr=1 / 16)
     assert a == b and 0 < a < 60
     assert model.training  # restored
+
+
+def test_device_option_is_checked_and_resolved(monkeypatch):
+    for bad in ("gpu", "cuda:x", "cpu:0", "cuda:", ""):
+        with pytest.raises(ConfigError, match="device"):
+            CodecTrainConfig(device=bad)
+    single = Distributed()  # no WORLD_SIZE here: one process
+    assert training_device(CodecTrainConfig(device="cpu"), single) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device(CodecTrainConfig(device="auto"), single) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        training_device(CodecTrainConfig(device="cuda:0"), single)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_tiny_run_trains_on_cuda(images, tmp_path):
+    common = [f'data="{images}"', f'eval_data="{images}"', 'eval_images=["im0.png"]', 'device="cuda"']
+    last = run(TINY, common, out_dir=tmp_path / "run", progress=False)
+    assert (last / "ema.safetensors").is_file()
+    rows = _rows(tmp_path / "run" / "log.csv")
+    assert all(np.isfinite(float(r["loss"])) for r in rows if r["loss"])
 
 
 def test_thread_tuner_keeps_the_faster_setting():

@@ -25,6 +25,7 @@ import csv
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,10 @@ class CodecTrainConfig:
     # weights (checkpoints with optimizer state stay out of git). Step and hours continue from the
     # weights' metadata; the fresh optimizer re-warms over `warmup` steps.
     init: str = ""
+    # Where the model and batches live: "cpu", "cuda", "cuda:N", or "auto" (the rank's GPU under
+    # torchrun with CUDA, else "cuda" when torch sees one, else "cpu"). Crops, importance maps and
+    # allocations are drawn on the CPU and moved; the channel noise is drawn on the device.
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.task != "codec":
@@ -118,6 +123,22 @@ class CodecTrainConfig:
             raise ConfigError(f"crop_sizes must be multiples of the cell ({self.model.cell})")
         if not 0 < self.cbr_min <= self.cbr_max <= 1:
             raise ConfigError("need 0 < cbr_min <= cbr_max <= 1")
+        if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", self.device):
+            raise ConfigError(f"device: want auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+def training_device(cfg: CodecTrainConfig, dist: Distributed) -> torch.device:
+    """The device ``cfg.device`` names for this rank (see :attr:`CodecTrainConfig.device`)."""
+    if cfg.device == "auto":
+        if dist.world > 1:
+            return dist.device  # torchrun: the rank's GPU with nccl, else the CPU (gloo)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {cfg.device!r}: torch sees no CUDA device here (try device = 'cpu')")
+    if dist.world > 1 and device.type != dist.device.type:
+        raise ConfigError(f"device {cfg.device!r} under torchrun, whose process group runs on {dist.device}")
+    return dist.device if dist.world > 1 else device
 
 
 def resolve_path(path: str) -> Path:
@@ -274,6 +295,7 @@ def evaluate_kodak_psnr(
     """
     images = folder if isinstance(folder, list) else load_eval_images(folder, names)
     channel = CHANNELS.build("awgn")
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
@@ -284,8 +306,9 @@ def evaluate_kodak_psnr(
                 1, h, w, symbol_budget(cbr, h, w),
                 cell=model.cell, k_max=model.k_max, reserved=model.header_symbols,
             )  # fmt: skip
-            g = torch.Generator().manual_seed(seed + i)
-            out = model(x, alloc.k, snr_db, channel, generator=g)
+            g = torch.Generator(device).manual_seed(seed + i)
+            x = x.to(device)
+            out = model(x, alloc.k.to(device), snr_db, channel, generator=g)
             scores.append(float(psnr(out.x_hat, x)[0]))
     finally:
         model.train(was_training)
@@ -340,7 +363,9 @@ def _train_codec(
         raise ConfigError(f"{out_dir} already holds checkpoints; pass resume=True or another out_dir")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    model = IAJSCC(cfg.model)
+    device = training_device(cfg, dist)
+    # On the device before the optimizer exists: a loaded Adam state follows its parameters.
+    model = IAJSCC(cfg.model).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     linear = [p for n, p in model.named_parameters() if n.startswith("transform.")]
     neural = [p for n, p in model.named_parameters() if not n.startswith("transform.")]
@@ -374,6 +399,11 @@ def _train_codec(
     # Each rank draws its own items (rank 0 draws what a single process would).
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 7_777_777 * dist.rank)
     sampler = CropSampler.from_folder(resolve_path(cfg.data), g)
+    # The channel draws its noise where the symbols are; on the CPU that is `g` itself, so a CPU
+    # run's stream of random numbers does not depend on this option.
+    g_channel = g if device.type == "cpu" else torch.Generator(device)
+    if g_channel is not g:
+        g_channel.manual_seed(cfg.seed * 1_000_003 + step + 7_777_777 * dist.rank)
     eval_folder = resolve_path(cfg.eval_data)
     eval_images = (
         load_eval_images(eval_folder, cfg.eval_images)
@@ -461,12 +491,12 @@ def _train_codec(
         while step < cfg.steps:
             t0 = time.monotonic()
             size = crop_at(cfg, step)
-            x = sampler.sample(batch, size)
-            importance, k, snr = sample_conditions(cfg, batch, size, g)
+            x = sampler.sample(batch, size).to(device, non_blocking=True)
+            importance, k, snr = (t.to(device) for t in sample_conditions(cfg, batch, size, g))
             rewarm = 1.0 if rewarm_from is None else min(1.0, (step - rewarm_from + 1) / max(cfg.warmup, 1))
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(cfg, step) * lr_scale * rewarm * group.get("lr_scale", 1.0)
-            out = net(x, k, snr, channel, importance=importance, generator=g)
+            out = net(x, k, snr, channel, importance=importance, generator=g_channel)
             loss = weighted_mse(out.x_hat, x, importance, cfg.importance_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # under DDP this also averages the gradients over ranks
@@ -512,6 +542,8 @@ def _train_codec(
                 step, hours = int(state["step"]), float(state.get("hours", 0.0))
                 lr_scale = float(state.get("lr_scale", 1.0)) * 0.5
                 g.manual_seed(cfg.seed * 1_000_003 + step + 7919 * int(1 / lr_scale))
+                if g_channel is not g:
+                    g_channel.manual_seed(cfg.seed * 1_000_003 + step + 7919 * int(1 / lr_scale))
                 csv_file.close()
                 if main:
                     trim_csv(csv_path, step, CSV_FIELDS)
@@ -561,7 +593,7 @@ def fit_klt(model: IAJSCC, sampler: CropSampler, n_patches: int, crop: int = 64)
     patches = (
         x.unfold(2, cell, cell).unfold(3, cell, cell).permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, cell, cell)
     )
-    model.fit_transform(patches[:n_patches])
+    model.fit_transform(patches[:n_patches].to(next(model.parameters()).device))
 
 
 def _init_from_weights(folder: Path, expected: IAJSCCConfig, model: IAJSCC, ema: IAJSCC) -> tuple[int, float]:
@@ -601,5 +633,6 @@ __all__ = [
     "random_importance",
     "sample_conditions",
     "train_codec",
+    "training_device",
     "weighted_mse",
 ]
