@@ -397,13 +397,17 @@ def _train_codec(
 
     # The data stream after a resume is reseeded from the step: reproducible, not identical.
     # Each rank draws its own items (rank 0 draws what a single process would).
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 7_777_777 * dist.rank)
-    sampler = CropSampler.from_folder(resolve_path(cfg.data), g)
     # The channel draws its noise where the symbols are; on the CPU that is `g` itself, so a CPU
-    # run's stream of random numbers does not depend on this option.
+    # run's stream of random numbers does not depend on the device option.
+    g = torch.Generator()
     g_channel = g if device.type == "cpu" else torch.Generator(device)
-    if g_channel is not g:
-        g_channel.manual_seed(cfg.seed * 1_000_003 + step + 7_777_777 * dist.rank)
+
+    def reseed(value: int) -> None:
+        for generator in {g, g_channel}:
+            generator.manual_seed(value)
+
+    reseed(cfg.seed * 1_000_003 + step + 7_777_777 * dist.rank)
+    sampler = CropSampler.from_folder(resolve_path(cfg.data), g)
     eval_folder = resolve_path(cfg.eval_data)
     eval_images = (
         load_eval_images(eval_folder, cfg.eval_images)
@@ -541,9 +545,7 @@ def _train_codec(
                     )
                 step, hours = int(state["step"]), float(state.get("hours", 0.0))
                 lr_scale = float(state.get("lr_scale", 1.0)) * 0.5
-                g.manual_seed(cfg.seed * 1_000_003 + step + 7919 * int(1 / lr_scale))
-                if g_channel is not g:
-                    g_channel.manual_seed(cfg.seed * 1_000_003 + step + 7919 * int(1 / lr_scale))
+                reseed(cfg.seed * 1_000_003 + step + 7919 * int(1 / lr_scale))
                 csv_file.close()
                 if main:
                     trim_csv(csv_path, step, CSV_FIELDS)
