@@ -37,7 +37,9 @@ from mllmsc.atomic import atomic_write
 from mllmsc.errors import UserError
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "ImageError",
+    "list_images",
     "read_image",
     "read_mask",
     "write_image",
@@ -61,6 +63,12 @@ _WRITE_FORMATS: dict[str, tuple[str, dict[str, object]]] = {
 
 _EXIF_ORIENTATION = 0x0112
 
+#: File suffixes taken as images when a folder is listed (data sets, backgrounds, training photos):
+#: the formats of ``_READ_FORMATS`` by their usual names.
+IMAGE_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff", ".bmp", ".gif", ".ppm",
+)  # fmt: skip
+
 
 class ImageError(UserError):
     """A file that cannot be used as an image or mask.
@@ -80,6 +88,18 @@ class ImageError(UserError):
 
 
 # --------------------------------------------------------------------------------------- reading
+
+
+def list_images(folder: StrPath) -> list[Path]:
+    """Image files (by :data:`IMAGE_SUFFIXES`) directly in ``folder``, sorted by name.
+
+    Raises:
+        UserError: ``folder`` is not a folder.
+    """
+    p = Path(folder)
+    if not p.is_dir():
+        raise UserError(f"{os.fspath(folder)}: not a folder")
+    return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def read_image(path: StrPath, *, max_pixels: int = 50_000_000) -> torch.Tensor:
