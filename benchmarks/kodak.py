@@ -26,9 +26,9 @@ import torch
 from mllmsc.channel import CHANNELS
 from mllmsc.codec import IAJSCC
 from mllmsc.data.io import read_image
-from mllmsc.eval.metrics import background_psnr, ms_ssim, psnr, roi_psnr
+from mllmsc.eval.scoring import score
 from mllmsc.guidance import GUIDANCE
-from mllmsc.pipeline import Pipeline
+from mllmsc.methods import METHODS
 from mllmsc.weights import weights_path
 
 KODAK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kodak"
@@ -50,16 +50,17 @@ def mean(values: list[float]) -> float:
 
 
 def uniform_grid(codec: IAJSCC, images: list[torch.Tensor], channel: str) -> list[str]:
-    pipe = Pipeline(codec, CHANNELS.build(channel))
+    method, link = METHODS.build("uniform-jscc", codec=codec), CHANNELS.build(channel)
     rows = []
     for snr in SNRS:
         cells = []
         for num, den in CBRS:
             p, s = [], []
             for i, x in enumerate(images):
-                out = pipe(x, snr, num / den, generator=torch.Generator().manual_seed(i))
-                p.append(float(psnr(x, out.x_hat)[0]))
-                s.append(float(ms_ssim(x, out.x_hat)[0]))
+                out = method(x, None, link, snr, num / den, generator=torch.Generator().manual_seed(i))
+                metrics = score(x, out, with_lpips=False)[0]
+                p.append(metrics["psnr"])
+                s.append(metrics["ms_ssim"])
             cells.append(f"{mean(p):.2f} / {mean(s):.3f}")
         rows.append(f"| {snr:g} | " + " | ".join(cells) + " |")
     return rows
@@ -67,6 +68,10 @@ def uniform_grid(codec: IAJSCC, images: list[torch.Tensor], channel: str) -> lis
 
 def roi_table(codec: IAJSCC, images: list[torch.Tensor]) -> list[str]:
     channel = CHANNELS.build("awgn")
+    methods = {
+        "uniform": METHODS.build("uniform-jscc", codec=codec),
+        "importance": METHODS.build("ia-jscc", codec=codec),
+    }
     rows = []
     for fraction in ROI_FRACTIONS:
         for snr in (1.0, 10.0):
@@ -74,20 +79,17 @@ def roi_table(codec: IAJSCC, images: list[torch.Tensor]) -> list[str]:
             for i, x in enumerate(images):
                 h, w = x.shape[-2:]
                 box = centred_box(h, w, fraction)
-                mask = GUIDANCE.build("box", box=box)(x).mask
-                for name, guide in (
-                    ("uniform", GUIDANCE.build("uniform")),
-                    ("importance", GUIDANCE.build("box", box=box)),
-                ):
-                    out = Pipeline(codec, channel, guide)(
-                        x, snr, 1 / 16, generator=torch.Generator().manual_seed(i)
+                importance = GUIDANCE.build("box", box=box)(x)
+                for name, method in methods.items():
+                    out = method(
+                        x, importance, channel, snr, 1 / 16, generator=torch.Generator().manual_seed(i)
                     )
-                    total = int(out.allocation.total[0])
+                    metrics = score(x, out, importance.mask, with_lpips=False)[0]
                     d = stats.setdefault(name, {"roi": [], "bg": [], "all": [], "symbols": []})
-                    d["roi"].append(float(roi_psnr(x, out.x_hat, mask)[0]))
-                    d["bg"].append(float(background_psnr(x, out.x_hat, mask)[0]))
-                    d["all"].append(float(psnr(x, out.x_hat)[0]))
-                    d["symbols"].append(total)
+                    d["roi"].append(metrics["roi_psnr"])
+                    d["bg"].append(metrics["background_psnr"])
+                    d["all"].append(metrics["psnr"])
+                    d["symbols"].append(int(out.symbols.total[0]))
             u, m = stats["uniform"], stats["importance"]
             rows.append(
                 f"| {100 * fraction:.0f} % | {snr:g} | {mean(u['roi']):.2f} | {mean(m['roi']):.2f} | "
@@ -99,10 +101,11 @@ def roi_table(codec: IAJSCC, images: list[torch.Tensor]) -> list[str]:
 
 
 def timing(codec: IAJSCC, image: torch.Tensor) -> tuple[float, dict[str, float]]:
-    pipe = Pipeline(codec, CHANNELS.build("awgn"))
-    pipe(image, 10.0, 1 / 16)  # warm-up
+    method, channel = METHODS.build("uniform-jscc", codec=codec), CHANNELS.build("awgn")
+    method(image, None, channel, 10.0, 1 / 16)  # warm-up
     runs = [
-        pipe(image, 10.0, 1 / 16, generator=torch.Generator().manual_seed(i)).latency_ms for i in range(10)
+        method(image, None, channel, 10.0, 1 / 16, generator=torch.Generator().manual_seed(i)).latency_ms
+        for i in range(10)
     ]
     median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     return median["total"], median

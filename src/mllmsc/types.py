@@ -69,6 +69,9 @@ class Allocation:
         levels: the quantised cell importance that the side information carries, ``[B, 1, Hc, Wc]``
             uint8; ``None`` for uniform allocation (the receiver derives ``k`` from the budget).
         method: ``"uniform"`` or ``"importance"``.
+        side_bits: the side-information bitstream of each item (1-D uint8 0/1 tensors, empty for
+            uniform allocation): what the receiver's allocator reads (see
+            :class:`mllmsc.codec.allocation.Allocator`).
     """
 
     k: torch.Tensor
@@ -81,6 +84,7 @@ class Allocation:
     k_max: int
     levels: torch.Tensor | None = None
     method: str = "uniform"
+    side_bits: tuple[torch.Tensor, ...] = ()
 
     @property
     def total(self) -> torch.Tensor:
@@ -106,3 +110,64 @@ class ChannelState:
     snr_db: float | None = None
     cbr: float | None = None
     channel: str | None = None
+
+
+@dataclass(frozen=True)
+class SymbolBill:
+    """The channel symbols one transmission spent, per image: ``payload + side_info == total <= budget``.
+
+    Attributes:
+        budget: channel symbols allowed per image (``floor(cbr · 3·H·W)``).
+        payload: symbols of the content per image, ``[B]`` int64 (a JSCC codec's header included;
+            the coded bits of a digital link).
+        side_info: symbols spent describing how the payload is laid out (the allocation map),
+            ``[B]`` int64; 0 for a method that sends none.
+        height: image height ``H``.
+        width: image width ``W``.
+    """
+
+    budget: int
+    payload: torch.Tensor
+    side_info: torch.Tensor
+    height: int
+    width: int
+
+    @property
+    def total(self) -> torch.Tensor:
+        """Symbols sent per image, ``[B]`` int64."""
+        return self.payload + self.side_info
+
+    @property
+    def cbr_used(self) -> torch.Tensor:
+        """``total / (3·H·W)`` per image, ``[B]`` float64."""
+        return self.total.double() / (3 * self.height * self.width)
+
+
+@dataclass(frozen=True)
+class TransmissionResult:
+    """What one call of a transmission method (:mod:`mllmsc.methods`) delivered and what it cost.
+
+    Attributes:
+        x_hat: the received image, ``[B, 3, H, W]`` float in [0, 1].
+        symbols: the bandwidth bill.
+        latency_ms: wall time per stage (``allocate``, ``encode``, ``channel``, ``decode``, …, as
+            the method has them; ``guidance`` when a :class:`~mllmsc.pipeline.Pipeline` ran it)
+            and their ``total``.
+        method: registry name of the method.
+        importance: the importance map the method was given (``None``: none).
+        allocation: symbols per cell (JSCC methods; ``None`` for the others).
+        channel: the channel's output (``y``, ``h``, ``noise_var``), when one call carried the image.
+        lost: per image, whether the receiver got nothing usable (a digital link's cliff), ``[B]``
+            bool.
+        details: method-specific facts, JSON-able (the digital link's MCS and codec quality, …).
+    """
+
+    x_hat: torch.Tensor
+    symbols: SymbolBill
+    latency_ms: dict[str, float]
+    method: str
+    importance: ImportanceMap | None = None
+    allocation: Allocation | None = None
+    channel: ChannelOutput | None = None
+    lost: torch.Tensor | None = None
+    details: dict = field(default_factory=dict)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mllmsc.baselines import GREY, METHODS, DigitalBaseline, EncodeCache
+from mllmsc.baselines import GREY, DigitalBaseline, EncodeCache
 from mllmsc.baselines.mcs import mcs_by_name
 from mllmsc.channel import CHANNELS
 from mllmsc.errors import UserError
@@ -19,11 +19,23 @@ def cache():
     return EncodeCache()
 
 
-def test_methods_registry():
-    assert {"digital", "digital-jpeg", "digital-capacity"} <= set(METHODS.available())
-    assert METHODS.build("digital").codec.name == "heif" and not METHODS.build("digital").capacity
-    assert METHODS.build("digital-jpeg").codec.name == "jpeg"
-    assert METHODS.build("digital-capacity").capacity
+def test_the_method_registry_builds_the_three_digital_links():
+    from mllmsc.methods import METHODS
+
+    links = {name: METHODS.build(name)._link(CHANNELS.build("awgn")) for name in ("digital", "digital-jpeg")}
+    links["digital-capacity"] = METHODS.build("digital-capacity")._link(CHANNELS.build("awgn"))
+    assert links["digital"].codec.name == "heif" and not links["digital"].capacity
+    assert links["digital-jpeg"].codec.name == "jpeg" and not links["digital-jpeg"].capacity
+    assert links["digital-capacity"].codec.name == "heif" and links["digital-capacity"].capacity
+
+
+def test_stages_are_timed(astronaut, cache):
+    sender = DigitalBaseline("heif", CHANNELS.build("awgn"), cache=cache)
+    result = sender.transmit(astronaut, 25.0, CBR, generator=torch.Generator().manual_seed(7))
+    assert not result.lost
+    assert set(result.latency_ms) == {"encode", "channel", "decode", "total"}
+    parts = sum(v for k, v in result.latency_ms.items() if k != "total")
+    assert result.latency_ms["total"] == pytest.approx(parts, rel=1e-6)
 
 
 def test_high_snr_delivers_the_file_within_budget(astronaut, cache, gen):
@@ -110,17 +122,17 @@ def test_same_generator_same_result(astronaut, cache):
 @pytest.mark.parametrize("cbr", [0, -0.1, 1.5, float("nan"), "abc", None])
 def test_bad_cbr(astronaut, cbr):
     with pytest.raises(UserError, match="CBR"):
-        METHODS.build("digital-capacity").transmit(astronaut, 10.0, cbr)
+        DigitalBaseline("heif", capacity=True).transmit(astronaut, 10.0, cbr)
 
 
 @pytest.mark.parametrize("snr", [float("inf"), float("nan"), "loud"])
 def test_bad_snr(astronaut, snr):
     with pytest.raises(UserError, match="SNR"):
-        METHODS.build("digital").transmit(astronaut, snr, 0.1)
+        DigitalBaseline("heif").transmit(astronaut, snr, 0.1)
 
 
 def test_bad_image_and_codec(astronaut):
-    sender = METHODS.build("digital-capacity")
+    sender = DigitalBaseline("heif", capacity=True)
     for bad in (
         astronaut[:1],
         astronaut[None].repeat(2, 1, 1, 1),

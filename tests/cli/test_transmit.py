@@ -10,7 +10,7 @@ from mllmsc.cli.main import main
 
 CONTRACT = {
     "image", "query", "height", "width", "channel", "snr_db", "cbr_target", "cbr_used",
-    "symbols", "guidance", "metrics", "latency_ms",
+    "symbols", "guidance", "metrics", "latency_ms", "method",
 }  # fmt: skip
 
 
@@ -35,12 +35,13 @@ def test_writes_every_file_and_a_report_that_keeps_the_contract(tmp_path, photo_
         "uniform",
     )
     assert code == 0
-    for name in ("received.png", "importance.png", "allocation.png", "report.png"):
-        assert Image.open(out / name).size == (
-            (128, 96) if name != "report.png" else Image.open(out / name).size
-        )
+    for name in ("received.png", "importance.png", "allocation.png"):
+        assert Image.open(out / name).size == (128, 96)
+    width, height = Image.open(out / "report.png").size
+    assert width > 4 * 128 and height > 96  # four panels side by side, with titles
     report = json.loads((out / "report.json").read_text())
     assert set(report) == CONTRACT
+    assert report["method"] == "uniform-jscc"
     s = report["symbols"]
     assert s["payload"] + s["side_info"] == s["total"] <= s["budget"] == int(3 * 96 * 128 / 16)
     assert s["side_info"] == 0  # uniform guidance

@@ -152,3 +152,59 @@ def test_a_budget_that_cannot_hold_the_header_is_a_clear_error():
         allocate_uniform(1, 64, 64, 18, reserved=18)
     with pytest.raises(ValueError, match="header"):
         allocate(torch.rand(1, 1, 64, 64), 10, k_max=192, reserved=18)
+
+
+# ---- allocator blocks ----
+
+
+@pytest.mark.parametrize("name", ["uniform", "importance"])
+def test_the_receiver_rebuilds_the_allocation_from_the_side_bits_alone(name, gen):
+    from mllmsc.codec import ALLOCATORS
+
+    allocator = ALLOCATORS.build(name, cell=16, k_max=192, reserved=18)
+    m = torch.rand(3, 1, 70, 100, generator=gen).pow(4)  # a peaky map: unequal levels
+    budget = symbol_budget(1 / 16, 70, 100)
+    sent = allocator.allocate(m, budget)
+    received = allocator.receive(sent.side_bits, budget, 70, 100)
+    assert torch.equal(sent.k, received.k)
+    assert torch.equal(sent.total, received.total) and torch.all(sent.total <= budget)
+    assert len(sent.side_bits) == 3
+    bits_sent = [int(b.numel()) for b in sent.side_bits]
+    assert torch.equal(sent.side_info, torch.tensor([side_info_symbols(n) if n else 0 for n in bits_sent]))
+    if name == "uniform":
+        assert bits_sent == [0, 0, 0] and not allocator.uses_importance
+    else:
+        assert all(n > 0 for n in bits_sent) and allocator.uses_importance
+
+
+def test_allocator_for_takes_cell_k_max_and_header_from_the_codec(tiny_codec_dir):
+    from mllmsc.codec import IAJSCC, allocator_for
+
+    codec = IAJSCC.from_pretrained(tiny_codec_dir)
+    allocator = allocator_for(codec, "importance", floor=0.2)
+    assert (allocator.cell, allocator.k_max, allocator.reserved) == (
+        codec.cell,
+        codec.k_max,
+        codec.header_symbols,
+    )
+    assert allocator.rule["floor"] == 0.2
+    alloc = allocator.allocate(torch.ones(1, 1, 48, 48), 500)
+    assert int(alloc.payload[0]) == int(alloc.k.sum()) + codec.header_symbols
+
+
+def test_corrupted_side_bits_are_refused_not_misread(gen):
+    from mllmsc.codec import ImportanceAllocator
+
+    allocator = ImportanceAllocator()
+    m = torch.rand(1, 1, 64, 64, generator=gen)
+    sent = allocator.allocate(m, 2000)
+    with pytest.raises(ValueError, match="side information"):
+        allocator.receive((sent.side_bits[0][:-1],), 2000, 64, 64)
+
+
+def test_an_unknown_allocator_lists_the_valid_ones():
+    from mllmsc.codec import ALLOCATORS
+    from mllmsc.errors import UserError
+
+    with pytest.raises(UserError, match="importance, uniform"):
+        ALLOCATORS.build("greedy")

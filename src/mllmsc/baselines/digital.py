@@ -38,7 +38,7 @@ tensor ops slow down ~10x when two threads compete for loaded cores.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ from mllmsc.baselines.source import EncodeCache, Encoded, best_fit, from_pixels,
 from mllmsc.channel import CHANNELS, Channel
 from mllmsc.codec.allocation import symbol_budget
 from mllmsc.errors import UserError
+from mllmsc.latency import StageClock
 
 __all__ = ["GREY", "HEADER_BITS", "DigitalBaseline", "DigitalResult", "Plan"]
 
@@ -76,6 +77,9 @@ class DigitalResult:
         failed_codewords: codewords whose CRC failed.
         loss_probability: the transmitter's predicted ``P(lost)`` for its choice (0 for the ideal
             code, 1 when nothing is sent).
+        latency_ms: wall time of ``encode`` (quality search, CRC, LDPC, QAM), ``channel`` and
+            ``decode`` (demapping, BP, the image decode), and their ``total``; the ideal code has no
+            ``channel`` stage.
     """
 
     x_hat: torch.Tensor
@@ -91,6 +95,7 @@ class DigitalResult:
     codewords: int = 0
     failed_codewords: int = 0
     loss_probability: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,13 +187,18 @@ class DigitalBaseline:
         """
         x = _check_image(x)
         snr_db = _check_snr(snr_db)
+        clock = StageClock()
         pixels = to_pixels(x)
         plan = self._plan(pixels, snr_db, _check_cbr(cbr))
         if plan.file is None:
-            return _nothing_sent(pixels, plan, x.device)
+            clock.lap("encode")
+            return replace(_nothing_sent(pixels, plan, x.device), latency_ms=clock.laps)
         if self.capacity:
+            clock.lap("encode")
+            x_hat = from_pixels(self.codec.decode(plan.file.data)).to(x.device)
+            clock.lap("decode")
             return DigitalResult(
-                x_hat=from_pixels(self.codec.decode(plan.file.data)).to(x.device),
+                x_hat=x_hat,
                 lost=False,
                 outcome="decoded",
                 mcs="capacity",
@@ -198,8 +208,9 @@ class DigitalBaseline:
                 symbols_used=plan.symbols,
                 budget=plan.budget,
                 payload_capacity=plan.payload_capacity,
+                latency_ms=clock.laps,
             )
-        return self._send_coded(pixels, plan, snr_db, x.device, generator)
+        return self._send_coded(pixels, plan, snr_db, x.device, generator, clock)
 
     def plan(self, x: torch.Tensor, snr_db: float, cbr: float) -> Plan:
         """What :meth:`transmit` would send (MCS, codewords, file), without sending it.
@@ -249,6 +260,7 @@ class DigitalBaseline:
         snr_db: float,
         device,
         generator: torch.Generator | None,
+        clock: StageClock,
     ) -> DigitalResult:
         mcs, file, codewords = plan.mcs, plan.file, plan.codewords
         # Transmitter: [length | file | zero padding] split into C codewords.
@@ -260,7 +272,9 @@ class DigitalBaseline:
         bits_t = torch.from_numpy(bits).reshape(codewords, mcs.payload_bits)
         with torch.inference_mode():
             z = link.encode(bits_t).reshape(1, -1)  # one channel item: one fade per image if so
+            clock.lap("encode")
             out = self.channel(z, snr_db, generator=generator)
+            clock.lap("channel")
             y, no = soft_symbols(out)
             y = y.reshape(codewords, mcs.symbols_per_codeword)
             no = no.reshape(codewords, mcs.symbols_per_codeword)
@@ -285,10 +299,13 @@ class DigitalBaseline:
             codewords=codewords,
             failed_codewords=failed,
             loss_probability=plan.loss_probability,
+            latency_ms=clock.laps,  # the same dict: the decode lap below lands in it too
         )
         if failed:
+            clock.lap("decode")
             return DigitalResult(x_hat=_grey(pixels, device), lost=True, outcome="crc-failed", **common)
         x_hat = _decode_file(self.codec, received)
+        clock.lap("decode")
         if x_hat is None or x_hat.shape[:2] != pixels.shape[:2]:
             # CRC24 lets ~6e-8 of bad codewords through: a garbled file is a loss, not a crash.
             return DigitalResult(x_hat=_grey(pixels, device), lost=True, outcome="decode-failed", **common)

@@ -28,24 +28,33 @@ def demo(
     from rich.table import Table
     from skimage import data
 
-    from mllmsc.cli.transmit import send_image
     from mllmsc.data.io import write_image
+    from mllmsc.eval.transmission import transmit_image, write_transmission
+    from mllmsc.guidance import GUIDANCE
+    from mllmsc.methods import METHODS
 
-    photo, face_mask = out / f"{PHOTO}.png", out / "face_mask.png"
-    x = torch.from_numpy(getattr(data, PHOTO)()).permute(2, 0, 1).float() / 255
-    write_image(photo, x)
-    face = torch.zeros(1, *x.shape[-2:])
+    photo = out / f"{PHOTO}.png"
+    x = torch.from_numpy(getattr(data, PHOTO)()).permute(2, 0, 1).float()[None] / 255
+    write_image(photo, x[0])
+    face = torch.zeros(1, 1, *x.shape[-2:], dtype=torch.bool)
     x0, y0, x1, y1 = FACE_BOX
-    face[:, y0:y1, x0:x1] = 1
-    write_image(face_mask, face)  # both runs are scored on the face
+    face[..., y0:y1, x0:x1] = True
+    write_image(out / "face_mask.png", face[0].float())  # both runs are scored on the face
 
-    common = dict(query=QUERY, snr_db=snr_db, cbr=cbr_value, channel=channel, roi_mask=face_mask, seed=0)
-    runs = {
-        "uniform (Deep JSCC)": send_image(photo, out / "uniform", guidance="uniform", **common),
-        "importance (face box)": send_image(
-            photo, out / "importance", guidance="box", box=FACE_BOX, **common
-        ),
-    }
+    # One codec, two allocations: the same model is the Deep JSCC baseline and IA-JSCC.
+    uniform = METHODS.build("uniform-jscc")
+    guided = METHODS.build("ia-jscc", codec=uniform.codec)
+    runs = {}
+    for name, method, guidance, folder in (
+        ("uniform (Deep JSCC)", uniform, GUIDANCE.build("uniform"), "uniform"),
+        ("importance (face box)", guided, GUIDANCE.build("box", box=FACE_BOX), "importance"),
+    ):
+        result, report = transmit_image(
+            x, method=method, channel=channel, snr_db=snr_db, cbr=cbr_value, guidance=guidance,
+            query=QUERY, seed=0, roi=face, image_name=str(photo),
+        )  # fmt: skip
+        write_transmission(out / folder, x, result, report)
+        runs[name] = report
 
     table = Table(title=f"{PHOTO} over {channel} at {snr_db:g} dB, CBR {cbr}: '{QUERY}'")
     for column in ("allocation", "symbols (side info)", "PSNR", "face PSNR", "background PSNR", "ms"):

@@ -8,6 +8,7 @@ import typer
 
 from mllmsc.cli.args import parse_cbr, parse_list, parse_snr
 from mllmsc.errors import UserError
+from mllmsc.methods import METHODS  # names only: each method's module loads when it is built
 
 TASKS = ("transmission", "refseg")
 DEFAULT_BACKGROUNDS = Path("../shared/data/train")
@@ -24,7 +25,7 @@ def evaluate(
     method: str = typer.Option(
         "uniform-jscc",
         "--method",
-        help="Method LIST: ia-jscc, uniform-jscc, digital, digital-jpeg, digital-capacity.",
+        help=f"Method LIST: {', '.join(METHODS.available())}.",
     ),
     out: Path = typer.Option(..., "--out", help="Folder for results.csv, summary.csv and plots (resumed)."),
     roi_masks: Path | None = typer.Option(

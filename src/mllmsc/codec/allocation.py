@@ -24,6 +24,15 @@ CBR 1/16 budget); a single-blob ROI map typically run-length codes to a few hund
 
 **Uniform allocation** (:func:`allocate_uniform`) sends no side information: ``k`` follows from
 the budget alone, ``floor(P / N)`` per cell and the remainder spread evenly by a fixed rule.
+
+**Allocator blocks** (:data:`ALLOCATORS`: ``uniform``, ``importance``) hold the session parameters
+and are what the two ends of the link call: the transmitter ``allocate(m, budget)``, the receiver
+``receive(side_bits, budget, height, width)``, which sees only the bits::
+
+    tx: allocator.allocate(m, budget) ──► Allocation (k, side_bits) ──► side_bits ──┐
+    rx: allocator.receive(side_bits, budget, H, W) ──► Allocation (the same k) ◄────┘
+
+:func:`allocator_for` builds one that fits a codec (its cell, ``k_max`` and header).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from mllmsc.errors import UserError
+from mllmsc.registry import Registry
 from mllmsc.types import Allocation
 
 
@@ -178,9 +188,10 @@ def allocation_from_levels(
     if levels.dim() != 4 or tuple(levels.shape[1:]) != (1, hc, wc):
         raise ValueError(f"levels must have shape [B, 1, {hc}, {wc}], got {tuple(levels.shape)}")
     _check_budget(budget, hc * wc, k_max, reserved)
-    ks, side = [], []
+    ks, side, streams = [], [], []
     for q in levels.cpu():
         bits = encode_side_info(q[0], n_levels)
+        streams.append(bits)
         s = side_info_symbols(bits.numel())
         payload = budget - s - reserved
         if payload < 1:
@@ -204,6 +215,7 @@ def allocation_from_levels(
         k_max=k_max,
         levels=levels.to(torch.uint8),
         method="importance",
+        side_bits=tuple(streams),
     )
 
 
@@ -296,6 +308,7 @@ def allocate_uniform(
         width=width,
         cell=cell,
         k_max=k_max,
+        side_bits=tuple(torch.zeros(0, dtype=torch.uint8) for _ in range(batch)),
     )
 
 
@@ -379,3 +392,129 @@ def decode_side_info(bits: torch.Tensor, grid: tuple[int, int], n_levels: int) -
     if len(out) != n or pos != len(seq) or any(v >= n_levels for v in out):
         raise ValueError("side information does not match the grid")
     return torch.tensor(out, dtype=torch.uint8).view(grid)
+
+
+# ---- allocator blocks: one object per end of the link ----
+
+
+class Allocator:
+    """Turns an importance map and a budget into symbols per cell, at both ends of the link.
+
+    Both ends build the same allocator (the session parameters: cell, ``k_max``, the codec's
+    ``reserved`` header symbols and the allocation rule); the receiver reconstructs the
+    allocation from the side-information bits alone.
+
+    Args:
+        cell: cell side in pixels.
+        k_max: the codec's cap of symbols per cell.
+        reserved: payload symbols of the codec's own header per image.
+    """
+
+    name = ""
+    #: Whether the codec should see the importance map (a uniform allocation ignores it).
+    uses_importance = True
+
+    def __init__(self, *, cell: int = 16, k_max: int = 192, reserved: int = 0) -> None:
+        self.cell, self.k_max, self.reserved = int(cell), int(k_max), int(reserved)
+
+    def allocate(self, importance: torch.Tensor, budget: int) -> Allocation:
+        """Transmitter: the allocation of ``budget`` symbols per image.
+
+        Shapes:
+            importance: ``[B, 1, H, W]`` in [0, 1] → ``Allocation.k`` ``[B, 1, ceil(H/cell), ceil(W/cell)]``.
+        """
+        raise NotImplementedError
+
+    def receive(
+        self, side_bits: tuple[torch.Tensor, ...], budget: int, height: int, width: int
+    ) -> Allocation:
+        """Receiver: the same allocation, from the side-information bits of each item.
+
+        Raises:
+            ValueError: bits that do not describe this grid.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(cell={self.cell}, k_max={self.k_max}, reserved={self.reserved})"
+
+
+ALLOCATORS: Registry[Allocator] = Registry("allocator")
+
+
+@ALLOCATORS.register("uniform")
+class UniformAllocator(Allocator):
+    """Every cell gets the same share (:func:`allocate_uniform`); no side information."""
+
+    name = "uniform"
+    uses_importance = False
+
+    def allocate(self, importance: torch.Tensor, budget: int) -> Allocation:
+        b, _, height, width = importance.shape
+        return allocate_uniform(
+            b, height, width, budget, cell=self.cell, k_max=self.k_max, reserved=self.reserved
+        )
+
+    def receive(
+        self, side_bits: tuple[torch.Tensor, ...], budget: int, height: int, width: int
+    ) -> Allocation:
+        return allocate_uniform(
+            len(side_bits), height, width, budget, cell=self.cell, k_max=self.k_max, reserved=self.reserved
+        )
+
+
+@ALLOCATORS.register("importance")
+class ImportanceAllocator(Allocator):
+    """Importance-aware allocation (:func:`allocate`) with its level map sent as side information.
+
+    Args:
+        concentration, floor, n_levels: the allocation rule (see :func:`allocate`).
+    """
+
+    name = "importance"
+
+    def __init__(
+        self,
+        *,
+        cell: int = 16,
+        k_max: int = 192,
+        reserved: int = 0,
+        concentration: float = 1.0,
+        floor: float = 0.1,
+        n_levels: int = 4,
+    ) -> None:
+        super().__init__(cell=cell, k_max=k_max, reserved=reserved)
+        if floor < 0 or concentration <= 0:
+            raise ValueError("floor must be >= 0 and concentration > 0")
+        self.rule = dict(concentration=float(concentration), floor=float(floor), n_levels=int(n_levels))
+
+    def allocate(self, importance: torch.Tensor, budget: int) -> Allocation:
+        return allocate(
+            importance, budget, cell=self.cell, k_max=self.k_max, reserved=self.reserved, **self.rule
+        )
+
+    def receive(
+        self, side_bits: tuple[torch.Tensor, ...], budget: int, height: int, width: int
+    ) -> Allocation:
+        grid = _grid(height, width, self.cell)
+        levels = torch.stack(
+            [decode_side_info(bits, grid, self.rule["n_levels"])[None] for bits in side_bits]
+        )
+        return allocation_from_levels(
+            levels, budget, height=height, width=width, cell=self.cell, k_max=self.k_max,
+            reserved=self.reserved, **self.rule,
+        )  # fmt: skip
+
+
+def allocator_for(codec, name: str = "importance", **rule) -> Allocator:
+    """The allocator ``name`` shaped for ``codec``: its cell, ``k_max`` and header symbols.
+
+    The codec is the one place that knows its header; every caller that allocates for it (the
+    link, the trainer, the evaluation) asks here.
+
+    Args:
+        codec: anything with ``cell``, ``k_max`` and ``header_symbols`` (an :class:`~mllmsc.codec.IAJSCC`).
+        name: a name in :data:`ALLOCATORS`.
+        rule: the allocator's own options (``concentration``, ``floor``, ``n_levels``).
+    """
+    return ALLOCATORS.build(name, cell=codec.cell, k_max=codec.k_max, reserved=codec.header_symbols, **rule)

@@ -52,7 +52,7 @@ def overlay_image(x: torch.Tensor, soft: torch.Tensor, alpha: float = 0.55) -> t
     return (1 - weight) * x.float() + weight * red
 
 
-def transmission_report(
+def transmission_report_png(
     x: torch.Tensor,
     soft: torch.Tensor,
     allocation_rgb: torch.Tensor,

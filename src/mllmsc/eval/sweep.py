@@ -4,10 +4,11 @@
         ──► results.csv (appended and flushed per row: a killed sweep resumes where it stopped)
         ──► summary.csv (mean and 95 % t-interval per method × channel × SNR × CBR) ──► plots
 
-Methods: ``uniform-jscc`` (the Deep JSCC baseline of the IA-JSCC model), ``ia-jscc`` (importance
-allocation, the map is the ROI mask of the image), ``digital``, ``digital-jpeg``,
-``digital-capacity`` (:mod:`mllmsc.baselines`). Each row's seed depends only on the sweep seed and
-the row's settings, so the order of rows and the number of workers never change a result.
+Methods: any name in :data:`mllmsc.methods.METHODS` (``uniform-jscc``, ``ia-jscc``, ``digital``,
+``digital-jpeg``, ``digital-capacity``, ...), called through their one interface; a method that
+reads an importance map gets the image's ROI mask (``--roi-masks``). Metrics come from
+:func:`mllmsc.eval.scoring.score`. Each row's seed depends only on the sweep seed and the row's
+settings, so the order of rows and the number of workers never change a result.
 """
 
 from __future__ import annotations
@@ -26,11 +27,6 @@ import torch
 
 from mllmsc.atomic import atomic_write_bytes, atomic_write_text
 from mllmsc.errors import UserError
-
-JSCC_METHODS = ("uniform-jscc", "ia-jscc")
-DIGITAL_METHODS = ("digital", "digital-jpeg", "digital-capacity")
-METHODS = (*JSCC_METHODS, *DIGITAL_METHODS)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".heic", ".heif")
 
 RESULT_COLUMNS = [
     "image", "method", "channel", "snr_db", "cbr", "seed", "psnr", "ms_ssim", "roi_psnr",
@@ -90,19 +86,23 @@ class SweepSpec:
     def validated(self) -> SweepSpec:
         """Check names and folders; returns a copy with the image list filled in."""
         from mllmsc.channel import CHANNELS
+        from mllmsc.data.io import IMAGE_SUFFIXES, list_images
+        from mllmsc.methods import METHODS
+        from mllmsc.methods.base import Shared
 
-        for method in self.methods:
-            if method not in METHODS:
-                raise UserError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+        shared = Shared(weights={"ia-jscc": self.weights})
+        # Built once here, so a bad name or missing weights fail before any row runs.
+        built = [METHODS.build(method, shared=shared) for method in self.methods]
         for channel in self.channels:
             CHANNELS.get(channel)
         if not self.data.is_dir():
             raise UserError(f"--data {self.data} is not a folder")
-        images = tuple(sorted(p for p in self.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        images = tuple(list_images(self.data))
         if not images:
             raise UserError(f"--data {self.data} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        if "ia-jscc" in self.methods and self.roi_masks is None:
-            raise UserError("method ia-jscc needs --roi-masks (its importance map is the ROI mask)")
+        for method in built:
+            if method.needs_importance and self.roi_masks is None:
+                raise UserError(f"method {method.name} needs --roi-masks (its importance map is the ROI mask)")
         if self.roi_masks is not None:
             missing = [p.name for p in images if not (self.roi_masks / f"{p.stem}.png").is_file()]
             if missing:
@@ -125,19 +125,20 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _finite(value: float) -> str:
+def _finite(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.6f}"
 
 
 class _Runner:
-    """Per-process state: the loaded codec, channels, methods and images, built on first use."""
+    """Per-process state: the built methods, channels and the current image, built on first use."""
 
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
-        self._codec = None
+        from mllmsc.methods.base import Shared
+
+        self._shared = Shared(weights={"ia-jscc": spec.weights})
+        self._methods: dict[str, object] = {}
         self._channels: dict[str, object] = {}
-        self._digital: dict[tuple[str, str], object] = {}
-        self._encodes = None
         self._images: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def image(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -148,9 +149,8 @@ class _Runner:
             x = read_image(self.spec.data / name)[None]
             mask = None
             if self.spec.roi_masks is not None:
-                mask = read_mask(self.spec.roi_masks / f"{Path(name).stem}.png", size=tuple(x.shape[-2:]))[
-                    None
-                ]
+                mask = read_mask(self.spec.roi_masks / f"{Path(name).stem}.png", size=tuple(x.shape[-2:]))
+                mask = mask[None]
             self._images[name] = (x, mask)
         return self._images[name]
 
@@ -161,66 +161,32 @@ class _Runner:
             self._channels[name] = CHANNELS.build(name)
         return self._channels[name]
 
-    def codec(self):
-        if self._codec is None:
-            from mllmsc.codec import IAJSCC
-            from mllmsc.weights import weights_path
+    def method(self, name: str):
+        """The method ``name``, built once per process; the run's methods share models and caches."""
+        if name not in self._methods:
+            from mllmsc.methods import METHODS
 
-            self._codec = IAJSCC.from_pretrained(self.spec.weights or weights_path("ia-jscc")).eval()
-        return self._codec
+            self._methods[name] = METHODS.build(name, shared=self._shared)
+        return self._methods[name]
 
     def __call__(self, row: Row) -> dict[str, str]:
-        import time
-
-        from mllmsc.eval.metrics import background_psnr, ms_ssim, psnr, roi_psnr
+        from mllmsc.eval.scoring import score
+        from mllmsc.guidance import GUIDANCE
 
         x, mask = self.image(row.image)
+        method = self.method(row.method)
+        importance = None
+        if method.needs_importance:
+            importance = GUIDANCE.build("mask", mask=mask[0])(x, None)
         generator = torch.Generator().manual_seed(row.seed(self.spec.seed))
-        start = time.perf_counter()
-        side_info, lost = 0, False
-        if row.method in DIGITAL_METHODS and self._encodes is None:
-            from mllmsc.baselines import EncodeCache
-
-            self._encodes = EncodeCache(max_images=2)  # rows come grouped by image
-        if row.method in JSCC_METHODS:
-            from mllmsc.guidance import GUIDANCE
-            from mllmsc.pipeline import Pipeline
-
-            guide = (
-                GUIDANCE.build("uniform")
-                if row.method == "uniform-jscc"
-                else GUIDANCE.build("mask", mask=mask[0])
-            )
-            out = Pipeline(self.codec(), self.channel(row.channel), guide, channel_name=row.channel)(
-                x, row.snr_db, row.cbr, generator=generator
-            )
-            x_hat, symbols, side_info = (
-                out.x_hat,
-                int(out.allocation.total[0]),
-                int(out.allocation.side_info[0]),
-            )
-        else:
-            from mllmsc.baselines import METHODS as DIGITAL
-
-            key = (row.method, row.channel)
-            if key not in self._digital:
-                # One encode cache for every digital method and channel: an image's HEIF files
-                # (seconds each) are made once for all its rows.
-                self._digital[key] = DIGITAL.build(
-                    row.method, channel=self.channel(row.channel), cache=self._encodes
-                )
-            result = self._digital[key].transmit(x[0], row.snr_db, row.cbr, generator=generator)
-            x_hat, symbols, lost = result.x_hat[None], int(result.symbols_used), bool(result.lost)
-        elapsed = 1000 * (time.perf_counter() - start)
-        roi = mask if mask is not None else torch.ones_like(x[:, :1], dtype=torch.bool)
+        result = method(x, importance, self.channel(row.channel), row.snr_db, row.cbr, generator=generator)
+        metrics = score(x, result, mask, with_lpips=False)[0]
         return {
             "image": row.image, "method": row.method, "channel": row.channel,
             "snr_db": _num(row.snr_db), "cbr": _num(row.cbr), "seed": str(row.seed(self.spec.seed)),
-            "psnr": _finite(float(psnr(x, x_hat)[0])), "ms_ssim": _finite(float(ms_ssim(x, x_hat)[0])),
-            "roi_psnr": _finite(float(roi_psnr(x, x_hat, roi)[0])) if mask is not None else "",
-            "background_psnr": _finite(float(background_psnr(x, x_hat, roi)[0])) if mask is not None else "",
-            "symbols": str(symbols), "side_info": str(side_info), "lost": str(int(lost)),
-            "time_ms": f"{elapsed:.1f}",
+            **{m: _finite(metrics[m]) for m in METRICS},
+            "symbols": str(int(result.symbols.total[0])), "side_info": str(int(result.symbols.side_info[0])),
+            "lost": str(int(result.lost[0])), "time_ms": f"{result.latency_ms['total']:.1f}",
         }  # fmt: skip
 
 

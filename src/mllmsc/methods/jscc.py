@@ -1,0 +1,86 @@
+"""IA-JSCC as transmission methods: ``uniform-jscc`` (the Deep JSCC baseline) and ``ia-jscc``.
+
+    x, m ──► allocator.allocate(m, budget) ──► k, side bits
+    x, m, k ──► codec.encode ──► z (+ gain header) ──► channel(z, snr) ──► y
+    side bits ──► allocator.receive ──► k ──► codec.receive(y, k) ──► x̂
+
+The transmitter and the receiver each call the allocator; the receiver sees only the side bits
+(taken as error-free: they travel at QPSK rate 1/3, see :mod:`mllmsc.codec.allocation`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from mllmsc.codec import IAJSCC, allocator_for, symbol_budget
+from mllmsc.latency import StageClock
+from mllmsc.methods.base import Shared, TransmissionMethod
+from mllmsc.types import ImportanceMap, SymbolBill, TransmissionResult
+
+
+class JSCCMethod(TransmissionMethod):
+    """The IA-JSCC link with one allocator.
+
+    Args:
+        allocator: ``"uniform"`` or ``"importance"`` (:data:`mllmsc.codec.allocation.ALLOCATORS`).
+        name: the registry name this method reports.
+        weights: an IA-JSCC folder (``config.json`` + ``model.safetensors``); default: the folder
+            ``shared.weights["ia-jscc"]`` names, else the shipped weights.
+        codec: an already loaded model instead of ``weights`` (the caller owns its device).
+        shared: what this run's methods share (one codec for ``uniform-jscc`` and ``ia-jscc``).
+        rule: allocation-rule options for the importance allocator (``concentration``,
+            ``floor``, ``n_levels``).
+    """
+
+    def __init__(
+        self,
+        *,
+        allocator: str,
+        name: str,
+        weights: str | Path | None = None,
+        codec: IAJSCC | None = None,
+        shared: Shared | None = None,
+        **rule,
+    ) -> None:
+        if codec is None:
+            from mllmsc.weights import weights_path
+
+            shared = shared if shared is not None else Shared()
+            folder = Path(weights or shared.weights.get("ia-jscc") or weights_path("ia-jscc"))
+            codec = shared.get(("ia-jscc", folder.resolve()), lambda: IAJSCC.from_pretrained(folder).eval())
+        self.name = name
+        self.codec = codec
+        self.allocator = allocator_for(codec, allocator, **rule)
+        self.needs_importance = self.allocator.uses_importance
+
+    @torch.inference_mode()
+    def transmit(
+        self,
+        x: torch.Tensor,
+        importance: ImportanceMap | None,
+        channel,
+        snr_db: float,
+        cbr: float,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> TransmissionResult:
+        b, _, height, width = x.shape
+        clock = StageClock()
+        budget = symbol_budget(cbr, height, width)
+        m = importance.soft if importance is not None else torch.ones(b, 1, height, width)
+        allocation = self.allocator.allocate(m, budget)
+        clock.lap("allocate")
+
+        conditioning = m.to(x.device) if self.allocator.uses_importance else None
+        z, _, gain = self.codec.encode(x, allocation.k.to(x.device), snr_db, importance=conditioning)
+        clock.lap("encode")
+        out = channel(z, snr_db, generator=generator)
+        clock.lap("channel")
+        received = self.allocator.receive(allocation.side_bits, budget, height, width)
+        x_hat = self.codec.receive(out, received.k.to(x.device), snr_db, gain=gain, size=(height, width))
+        clock.lap("decode")
+
+        bill = SymbolBill(budget, allocation.payload, allocation.side_info, height, width)
+        return self.result(x_hat, bill, clock.laps, importance=importance, allocation=allocation, channel=out)
