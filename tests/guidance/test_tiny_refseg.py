@@ -9,6 +9,7 @@ from mllmsc.config import ConfigError
 from mllmsc.errors import UserError
 from mllmsc.guidance import GUIDANCE, build_guidance
 from mllmsc.guidance.tiny_refseg_model import TinyRefSeg, TinyRefSegConfig, tokenize
+from mllmsc.pretrained import WeightsError
 
 VOCAB = ("<pad>", "<unk>", "the", "red", "blue", "star", "circle", "left", "of", "what", "colour", "is")
 
@@ -70,15 +71,18 @@ def test_padding_does_not_change_a_query(tiny_dir):
 def test_save_load_round_trip_and_bad_folders(tiny_dir, tmp_path):
     model = TinyRefSeg.from_pretrained(tiny_dir)
     assert model.config.vocab == VOCAB
-    with pytest.raises(UserError, match="no config.json"):
+    assert json.loads((tiny_dir / "config.json").read_text())["model"] == "tiny-refseg"
+    with pytest.raises(WeightsError, match="no config.json"):
         TinyRefSeg.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model": "ia-jscc"}))
-    with pytest.raises(UserError, match="does not describe a tiny-refseg"):
+    with pytest.raises(WeightsError, match="describes a 'ia-jscc' model, not 'tiny-refseg'"):
         TinyRefSeg.from_pretrained(tmp_path)
     config = json.loads((tiny_dir / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "embed": 16}))
+    with pytest.raises(WeightsError, match="no model.safetensors"):
+        TinyRefSeg.from_pretrained(tmp_path)
     (tmp_path / "model.safetensors").write_bytes((tiny_dir / "model.safetensors").read_bytes())
-    with pytest.raises(UserError, match="does not fit the config"):
+    with pytest.raises(UserError, match="does not fit its config"):
         TinyRefSeg.from_pretrained(tmp_path)
 
 
@@ -101,6 +105,8 @@ def test_auto_routes_queries_outside_tiny_refsegs_world_to_saliency(tiny_dir, tm
     import mllmsc.guidance.refseg as refseg
 
     monkeypatch.setattr(refseg, "default_weights_dir", lambda: tiny_dir)
+    # A random model's map is vague, which auto would send to saliency: only the words are tested here.
+    monkeypatch.setattr(refseg, "MAX_VAGUENESS", float("inf"))
     guide = build_guidance("auto", model=str(tmp_path / "no-clipseg-here"))
     x = torch.rand(1, 3, 32, 32)
     assert guide(x, "the blue circle").backend == "tiny-refseg"

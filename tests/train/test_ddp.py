@@ -8,23 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-from PIL import Image
-
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("ddp") / "img"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        yy, xx = np.mgrid[0:48, 0:48]
-        img = np.stack([xx * 5, yy * 5, (xx + yy) * 2], -1) + rng.integers(0, 30, (48, 48, 3))
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
 
 
 def _train(out: Path, preset: str, *args: str, nproc: int) -> subprocess.CompletedProcess:

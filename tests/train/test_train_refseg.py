@@ -1,6 +1,6 @@
-"""The tiny-refseg trainer on its tiny preset (procedural backgrounds, no ../shared needed)."""
+"""The refseg task's own pieces (targets, loss, vocabulary, the scene stream's worker); the loop's
+behaviour (resume, rollback, init, export) is tested for every task in test_trainer.py."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +10,10 @@ import torch
 from mllmsc.config import ConfigError
 from mllmsc.data.scenes import generate_scene
 from mllmsc.guidance.tiny_refseg_model import TinyRefSeg
-from mllmsc.train import run
 from mllmsc.train.checkpoint import latest_checkpoint
-from mllmsc.train.refseg import RefSegTrainConfig, build_vocab, export_weights, refseg_loss, scene_samples
+from mllmsc.train.refseg import RefSegTask, RefSegTrainConfig, build_vocab, refseg_loss, scene_samples
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny_refseg_tiny.toml"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_soft_targets_are_block_means_of_the_scene_masks():
@@ -59,20 +50,15 @@ def test_bad_presets_are_config_errors():
         RefSegTrainConfig(scene_size=100)
 
 
-def test_tiny_run_checkpoints_resumes_and_exports(tmp_path):
-    out = tmp_path / "run"
-    last = run(TINY, [], out_dir=out, progress=False)
-    assert last == latest_checkpoint(out) and last.name == "step-00000004"
-    with (out / "log.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert [r["step"] for r in rows] == ["2", "4"] and rows[-1]["val_iou"] != ""
-    with pytest.raises(ConfigError, match="already holds checkpoints"):
-        run(TINY, [], out_dir=out, progress=False)
-    last = run(TINY, ["steps=6"], out_dir=out, resume=True, progress=False)
-    assert last.name == "step-00000006"
-    shipped = export_weights(last, tmp_path / "weights")
-    model = TinyRefSeg.from_pretrained(shipped)
-    assert model(torch.rand(1, 3, 32, 32), ["the red star"]).shape == (1, 1, 16, 16)
+def test_the_vocabulary_is_built_for_a_fresh_run_and_taken_from_weights_otherwise():
+    from mllmsc.guidance.tiny_refseg_model import TinyRefSegConfig
+
+    task = RefSegTask(RefSegTrainConfig(vocab_scenes=5))
+    fresh = task.model_config()
+    assert "red" in fresh.vocab and fresh.vocab[:2] == ("<pad>", "<unk>")
+    other_words = TinyRefSegConfig(vocab=("<pad>", "<unk>", "zebra"))
+    assert task.same_model(other_words)  # the vocabulary travels with the weights
+    assert not task.same_model(TinyRefSegConfig(vocab=("<pad>", "<unk>"), embed=16))
 
 
 def test_a_tiny_model_learns_one_batch():
@@ -123,12 +109,3 @@ def test_sigterm_to_the_process_group_checkpoints_before_exit(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err[-2000:]
     assert latest_checkpoint(out) is not None
-
-
-def test_init_continues_from_exported_weights(tmp_path):
-    first = run(TINY, [], out_dir=tmp_path / "a", progress=False)
-    shipped = export_weights(first, tmp_path / "weights")
-    last = run(TINY, [f'init="{shipped}"', "steps=6"], out_dir=tmp_path / "b", progress=False)
-    assert last.name == "step-00000006"  # step 4 carried over from the weights' metadata
-    with pytest.raises(ConfigError, match="another model config"):
-        run(TINY, [f'init="{shipped}"', "steps=8", "model.embed=16"], out_dir=tmp_path / "c", progress=False)

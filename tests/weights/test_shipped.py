@@ -2,16 +2,26 @@
 
 import json
 
+import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from skimage import data
 
 from mllmsc.channel import CHANNELS
-from mllmsc.codec import IAJSCC
+from mllmsc.codec import IAJSCC, allocate_uniform, symbol_budget
 from mllmsc.eval.metrics import psnr
-from mllmsc.pipeline import Pipeline
+from mllmsc.pretrained import WeightsError
 from mllmsc.weights import shipped_weights, weights_path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread (a shared 2-core machine), and the caller's setting back afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_ia_jscc_is_shipped_as_safetensors_with_its_config_and_provenance():
@@ -24,17 +34,28 @@ def test_ia_jscc_is_shipped_as_safetensors_with_its_config_and_provenance():
     assert int(meta["step"]) > 0 and meta["preset"] == "configs/codec.toml"
     tensors = load_file(str(folder / "model.safetensors"))
     assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    # the shipped config is exactly the config dataclass (no retired keys) and rebuilds the model
+    assert IAJSCC.config_from_folder(folder) == IAJSCC.from_pretrained(folder).config
+
+
+def test_a_missing_shipped_model_is_a_weights_error():
+    with pytest.raises(WeightsError, match="'nonexistent' not found .*available: .*ia-jscc"):
+        weights_path("nonexistent")
 
 
 def test_shipped_codec_rebuilds_a_bundled_photo_above_25_db_at_20_db_cbr_1_8():
-    torch.set_num_threads(1)
     x = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float()[None] / 255  # 300×451, not a multiple of 16
     codec = IAJSCC.from_pretrained(weights_path("ia-jscc")).eval()
-    result = Pipeline(codec, CHANNELS.build("awgn"))(
-        x, 20.0, 1 / 8, generator=torch.Generator().manual_seed(0)
+    _, _, h, w = x.shape
+    budget = symbol_budget(1 / 8, h, w)
+    alloc = allocate_uniform(
+        1, h, w, budget, cell=codec.cell, k_max=codec.k_max, reserved=codec.header_symbols
     )
-    assert result.x_hat.shape == x.shape
-    value = float(psnr(x, result.x_hat)[0])
+    with torch.inference_mode():
+        out = codec(x, alloc.k, 20.0, CHANNELS.build("awgn"), generator=torch.Generator().manual_seed(0))
+    assert out.x_hat.shape == x.shape
+    assert int(out.mask.sum()) + codec.header_symbols <= budget
+    value = float(psnr(x, out.x_hat)[0])
     flat = float(psnr(x, x.mean(dim=(2, 3), keepdim=True).expand_as(x))[0])  # the mean colour alone
     assert value > 25.0 and value > flat + 5
 
@@ -51,7 +72,6 @@ def test_shipped_tiny_refseg_finds_what_each_query_names_on_unseen_scenes():
     from mllmsc.eval.metrics import iou
     from mllmsc.guidance import build_guidance
 
-    torch.set_num_threads(1)
     guide = build_guidance("tiny-refseg")
     scores, distinct = [], 0
     for index in range(6):  # seed 7: neither the training (1) nor the validation (2) seed
@@ -70,9 +90,12 @@ def test_shipped_tiny_refseg_finds_what_each_query_names_on_unseen_scenes():
 
 
 def test_auto_uses_tiny_refseg_for_scene_queries_when_clipseg_is_absent(tmp_path):
+    from mllmsc.data.scenes import generate_scene
     from mllmsc.guidance import build_guidance
 
     guide = build_guidance("auto", model=str(tmp_path / "no-clipseg"))
-    x = torch.rand(1, 3, 64, 64)
-    assert guide(x, "the small red triangle").backend == "tiny-refseg"
+    # auto takes tiny-refseg's map only where it is crisp, as on a scene (not on noise or photos)
+    scene = generate_scene(7, 0, size=256)
+    x = torch.from_numpy(scene.image).permute(2, 0, 1).float()[None] / 255
+    assert guide(x, scene.expressions[0].text).backend == "tiny-refseg"
     assert guide(x, "the astronaut's face").backend == "saliency"

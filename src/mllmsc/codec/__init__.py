@@ -33,14 +33,8 @@ from mllmsc.codec.model import (
     CodecOutput,
     Encoded,
     IAJSCCConfig,
-    InvalidWeightsError,
-    WeightsNotFoundError,
     sent_mask,
 )
-from mllmsc.registry import Registry
-
-CODECS: Registry[IAJSCC] = Registry("codec")
-CODECS.register("ia-jscc")(IAJSCC)
 
 __all__ = [
     "ALLOCATORS",
@@ -49,8 +43,6 @@ __all__ = [
     "UniformAllocator",
     "allocator_for",
     "BudgetError",
-    "InvalidWeightsError",
-    "WeightsNotFoundError",
     "IAJSCC",
     "CodecOutput",
     "Encoded",

@@ -26,37 +26,21 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from mllmsc.channel import power_scale
 from mllmsc.channel.base import noise_variance, snr_vector
 from mllmsc.codec.allocation import side_info_symbols
 from mllmsc.codec.layers import GDN, FiLM, ResBlock, SNRAttention, down_conv
-from mllmsc.config import ConfigError, from_dict, to_dict
-from mllmsc.errors import UserError
+from mllmsc.config import ConfigError
+from mllmsc.pretrained import PretrainedMixin
 from mllmsc.types import ChannelOutput
-
-
-class WeightsNotFoundError(UserError, FileNotFoundError):
-    """A weights folder without ``config.json`` or ``model.safetensors``."""
-
-
-class InvalidWeightsError(ConfigError):
-    """A weights folder whose config or tensors do not describe an IA-JSCC model."""
-
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 # The power-normalisation gain is sent as log2(gain) on a uniform grid over [-16, 16) octaves.
 GAIN_OCTAVES = 32.0
@@ -77,10 +61,6 @@ class IAJSCCConfig:
         film_hidden: hidden width of the FiLM conditioning networks.
         refine_width: channels of the decoder's refinement network (it runs at 1/4 resolution).
         refine_blocks: residual blocks of the refinement network.
-        csi_input: the decoder takes the channel coefficients ``h`` (for fading channels with
-            ``csi="decoder"``): it zero-forces and uses the per-symbol SNR in its LMMSE weights.
-        intent_dim: size of an optional intent embedding that modulates the encoder's features;
-            0 disables the hook.
         gain_bits: bits of the per-image power-normalisation gain the receiver needs to undo it
             (the header, sent like the side information; see :attr:`IAJSCC.header_symbols`).
     """
@@ -93,8 +73,6 @@ class IAJSCCConfig:
     film_hidden: int = 32
     refine_width: int = 64
     refine_blocks: int = 4
-    csi_input: bool = False
-    intent_dim: int = 0
     gain_bits: int = 12
 
     @property
@@ -308,7 +286,6 @@ class Encoder(nn.Module):
         c = cfg.channels[-1]
         self.body = nn.Sequential(*(ResBlock(c) for _ in range(cfg.res_blocks)))
         self.body_snr = SNRAttention(c)
-        self.intent = nn.Linear(cfg.intent_dim, 2 * c) if cfg.intent_dim > 0 else None
         out = 2 * cfg.k_max
         # High-fidelity head: more capacity for the important cells ...
         self.hf_head = nn.Sequential(*(ResBlock(c) for _ in range(cfg.hf_blocks)), nn.Conv2d(c, out, 1))
@@ -325,7 +302,6 @@ class Encoder(nn.Module):
         importance: torch.Tensor,
         k_frac: torch.Tensor,
         snr_db: torch.Tensor,
-        intent: torch.Tensor | None = None,
     ) -> torch.Tensor:
         h = torch.cat([x - 0.5, importance], dim=1)
         for down, gdn, film, snr in zip(self.downs, self.gdns, self.films, self.snr, strict=True):
@@ -335,11 +311,6 @@ class Encoder(nn.Module):
             cond = torch.cat([F.adaptive_avg_pool2d(importance, size), _upsample(k_frac, scale)], dim=1)
             h = snr(film(h, cond), snr_db)
         h = self.body_snr(self.body(h), snr_db)
-        if intent is not None:
-            if self.intent is None:
-                raise ValueError("this model has no intent input (config intent_dim = 0)")
-            gamma, beta = self.intent(intent).chunk(2, dim=1)
-            h = h * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         cell_importance = F.adaptive_avg_pool2d(importance, h.shape[-2:])
         g = torch.sigmoid(self.gate(torch.cat([cell_importance, k_frac], dim=1)))
         return g * self.hf_head(h) + (1 - g) * self.lf_head(h)
@@ -383,7 +354,7 @@ def _upsample(t: torch.Tensor, scale: int) -> torch.Tensor:
     return t.repeat_interleave(scale, -2).repeat_interleave(scale, -1) if scale > 1 else t
 
 
-class IAJSCC(nn.Module):
+class IAJSCC(PretrainedMixin, nn.Module):
     """Importance-aware deep JSCC with per-cell rate adaptation and SNR adaptation.
 
     The image is cut into cells of ``cell × cell`` pixels (16 by default); cell ``i`` sends the
@@ -405,11 +376,16 @@ class IAJSCC(nn.Module):
     are not multiples of ``cell`` are padded (replicate) and cropped back; the symbol budget is
     always counted on the original ``H × W``.
 
+    Saved and loaded with ``save_pretrained`` / ``from_pretrained`` (:mod:`mllmsc.pretrained`).
+
     Shapes:
         x: ``[B, 3, H, W]`` float in [0, 1]; importance: ``[B, 1, H, W]`` in [0, 1];
         k: ``[B, 1, Hc, Wc]`` integer in [0, k_max], ``Hc = ceil(H / cell)``;
         snr_db: float or ``[B]``; z, y: complex64 ``[B, k_max, Hc, Wc]``.
     """
+
+    model_name = "ia-jscc"
+    config_class = IAJSCCConfig
 
     def __init__(self, config: IAJSCCConfig | None = None) -> None:
         super().__init__()
@@ -459,7 +435,6 @@ class IAJSCC(nn.Module):
         snr_db: float | torch.Tensor,
         *,
         importance: torch.Tensor | None = None,
-        intent: torch.Tensor | None = None,
     ) -> Encoded:
         """Image → power-normalised complex symbols, the sent-mask and the header's gain.
 
@@ -468,7 +443,6 @@ class IAJSCC(nn.Module):
             k: symbols per cell (the allocation).
             snr_db: the SNR the encoder adapts to.
             importance: importance map; ``None`` means all ones (uniform guidance).
-            intent: optional intent embedding ``[B, intent_dim]`` (needs ``intent_dim > 0``).
 
         Shapes:
             x ``[B,3,H,W]``, k ``[B,1,Hc,Wc]`` → z complex64 ``[B,k_max,Hc,Wc]``, mask bool same,
@@ -486,7 +460,7 @@ class IAJSCC(nn.Module):
         k_frac = k.to(x.dtype) / self.k_max
         xp = self._pad(x)
         c = self.transform.analyse(xp)
-        c = c + self.encoder(xp, self._pad(importance.to(x.dtype)), k_frac, snr, intent)
+        c = c + self.encoder(xp, self._pad(importance.to(x.dtype)), k_frac, snr)
         s = (c * self.transform.log_gain.exp()[None, :, None, None] * self.transform.cell_scale(k)).float()
         mask = sent_mask(k, self.k_max)
         z = torch.where(mask, torch.complex(s[:, 0::2], s[:, 1::2]), torch.zeros((), dtype=torch.complex64))
@@ -505,19 +479,17 @@ class IAJSCC(nn.Module):
         *,
         gain: torch.Tensor,
         size: tuple[int, int] | None = None,
-        h: torch.Tensor | None = None,
         equalized_h: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Received symbols → image.
 
         Args:
-            y: channel output (equalised, or raw with ``h`` for a CSI-input model); the unsent
-                symbols are ignored (zeroed here, the receiver knows ``k``).
+            y: equalised channel output (AWGN, or a fading channel with ``csi="equalize"``); the
+                unsent symbols are ignored (zeroed here, the receiver knows ``k``).
             k: symbols per cell, as decoded from the side information.
             snr_db: the SNR the decoder adapts to (and its LMMSE weights use).
             gain: the power-normalisation gain from the header (:attr:`Encoded.gain`), ``[B]``.
             size: ``(H, W)`` of the original image, to crop the padding; ``None`` keeps the grid.
-            h: channel coefficients broadcastable to ``y`` (only for ``csi_input`` models).
             equalized_h: the coefficients an MMSE equaliser at the receiver used (``csi="equalize"``
                 with perfect CSI): the decoder undoes the equaliser's shrinkage ``|h|²/(|h|²+N0)``
                 and weights each symbol by its own SNR ``|h|²/N0`` instead of the average (in a deep
@@ -533,15 +505,6 @@ class IAJSCC(nn.Module):
         mask = sent_mask(k, self.k_max)
         zero = torch.zeros((), dtype=y.dtype, device=y.device)
         noise = noise_variance(snr_db, b, y.device).view(b, 1, 1, 1)
-        if h is not None:
-            if not self.config.csi_input:
-                raise ValueError("this model takes no CSI input; equalise at the receiver (csi='equalize')")
-            hh = h.expand_as(y).to(y.dtype)
-            power = hh.abs().square().clamp_min(1e-12)
-            y = y * hh.conj() / power  # zero-forcing; the LMMSE below uses the per-symbol SNR
-            noise = noise / power
-        elif self.config.csi_input:
-            raise ValueError("this model needs the channel coefficients h (csi_input = true)")
         if equalized_h is not None:
             power = equalized_h.expand_as(y).abs().square().float()
             y = y * ((power + noise) / power.clamp_min(1e-12)).to(y.dtype)  # back to z + noise / h
@@ -571,17 +534,18 @@ class IAJSCC(nn.Module):
         gain: torch.Tensor,
         size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """:meth:`decode` a channel's output, handing over its CSI the way it was used: raw ``h``
-        for a CSI-input model, or the coefficients the receiver equalised with.
+        """:meth:`decode` a channel's output, handing over the coefficients the receiver equalised with.
+
+        Raises:
+            ValueError: the channel hands raw ``y`` and ``h`` to the decoder (``csi="decoder"``);
+                this codec decodes equalised symbols (build the channel with ``csi="equalize"``).
 
         Shapes:
             as :meth:`decode`.
         """
-        raw = out.h is not None and not out.equalized
-        return self.decode(
-            out.y, k, snr_db, gain=gain, size=size,
-            h=out.h if raw else None, equalized_h=out.h if out.equalized else None,
-        )  # fmt: skip
+        if out.h is not None and not out.equalized:
+            raise ValueError("IA-JSCC decodes equalised symbols: build the channel with csi='equalize'")
+        return self.decode(out.y, k, snr_db, gain=gain, size=size, equalized_h=out.h)
 
     def forward(
         self,
@@ -591,7 +555,6 @@ class IAJSCC(nn.Module):
         channel: nn.Module,
         *,
         importance: torch.Tensor | None = None,
-        intent: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> CodecOutput:
         """Encode, send through ``channel`` (a :mod:`mllmsc.channel` block) and decode.
@@ -599,64 +562,8 @@ class IAJSCC(nn.Module):
         Shapes:
             x ``[B,3,H,W]``, k ``[B,1,Hc,Wc]`` → ``CodecOutput`` (x_hat ``[B,3,H,W]``).
         """
-        z, mask, gain = self.encode(x, k, snr_db, importance=importance, intent=intent)
+        z, mask, gain = self.encode(x, k, snr_db, importance=importance)
         out = channel(z, snr_db, generator=generator)
         x_hat = self.receive(out, k, snr_db, gain=gain, size=tuple(x.shape[-2:]))
         y = torch.where(mask, out.y, torch.zeros((), dtype=out.y.dtype, device=out.y.device))
         return CodecOutput(x_hat=x_hat, z=z, y=y, mask=mask, gain=gain, channel=out)
-
-    # ---- persistence (diffusers style: config.json + model.safetensors) ----
-
-    def save_pretrained(
-        self,
-        directory: str | Path,
-        *,
-        dtype: torch.dtype | None = None,
-        metadata: dict[str, str] | None = None,
-    ) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (atomically) to ``directory``.
-
-        Args:
-            directory: created if missing.
-            dtype: store floating tensors in this dtype (e.g. ``torch.float16``); loading casts back.
-            metadata: strings stored in the safetensors header (provenance: step, preset, ...).
-        """
-        from mllmsc.weights import save_model
-
-        config = {"model": "ia-jscc", **to_dict(self.config)}
-        save_model(directory, self.state_dict(), config, dtype=dtype, metadata=metadata)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> IAJSCC:
-        """Rebuild a model from ``config.json`` + ``model.safetensors`` (fp32 on CPU).
-
-        Raises:
-            WeightsNotFoundError: a missing file (a ``UserError`` and a ``FileNotFoundError``).
-            InvalidWeightsError: a config or tensors that do not describe this model
-                (a ``ConfigError``, hence a ``UserError``).
-        """
-        directory = Path(directory)
-        try:
-            raw = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
-        except (FileNotFoundError, NotADirectoryError):
-            raise WeightsNotFoundError(f"no {CONFIG_NAME} in {directory}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InvalidWeightsError(f"{directory / CONFIG_NAME} is not valid JSON: {err}") from None
-        if not isinstance(raw, dict) or raw.pop("model", "ia-jscc") != "ia-jscc":
-            raise InvalidWeightsError(f"{directory / CONFIG_NAME} does not describe an ia-jscc model")
-        try:
-            model = cls(from_dict(IAJSCCConfig, raw))
-        except ConfigError as err:
-            raise InvalidWeightsError(f"{directory / CONFIG_NAME}: {err}") from None
-        weights = directory / WEIGHTS_NAME
-        if not weights.is_file():
-            raise WeightsNotFoundError(f"no {WEIGHTS_NAME} in {directory}")
-        try:
-            state = load_file(str(weights))
-            reference = model.state_dict()
-            state = {n: t.to(reference[n].dtype) if n in reference else t for n, t in state.items()}
-            model.load_state_dict(state, strict=True)
-        except (RuntimeError, OSError, ValueError, SafetensorError) as err:  # header, keys, shapes
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InvalidWeightsError(f"{weights} does not fit its config: {first}") from None
-        return model

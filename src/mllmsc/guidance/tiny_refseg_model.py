@@ -27,21 +27,15 @@ The vocabulary travels in ``config.json``; weights in ``model.safetensors`` (as 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
-from mllmsc.config import ConfigError, from_dict, to_dict
-from mllmsc.errors import UserError
+from mllmsc.config import ConfigError
+from mllmsc.pretrained import PretrainedMixin
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 MODEL_NAME = "tiny-refseg"
 PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"[a-z]+")
@@ -128,12 +122,16 @@ def _coords(b: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
     return grid[None].expand(b, -1, -1, -1)
 
 
-class TinyRefSeg(torch.nn.Module):
+class TinyRefSeg(PretrainedMixin, torch.nn.Module):
     """Text-conditioned segmenter (see the module docstring).
 
     ``model(x, texts)``: ``x [B, 3, H, W]`` in [0, 1] (any size: resized to ``S×S``), ``texts`` a
     list of ``B`` strings → logits ``[B, 1, S/2, S/2]`` (``sigmoid`` > 0.5 is the referred region).
+    Saved and loaded with ``save_pretrained`` / ``from_pretrained`` (:mod:`mllmsc.pretrained`).
     """
+
+    model_name = MODEL_NAME
+    config_class = TinyRefSegConfig
 
     def __init__(self, config: TinyRefSegConfig) -> None:
         super().__init__()
@@ -214,54 +212,6 @@ class TinyRefSeg(torch.nn.Module):
         g2 = self.dec2(torch.cat([up(f3, f2), f2], dim=1), s)
         g1 = self.dec1(torch.cat([up(g2, f1), f1], dim=1), s)
         return self.head(g1)
-
-    # ------------------------------------------------------------------------------ weights I/O
-
-    def save_pretrained(
-        self,
-        directory: str | Path,
-        *,
-        dtype: torch.dtype | None = None,
-        metadata: dict[str, str] | None = None,
-    ) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (atomically) to ``directory``."""
-        from mllmsc.weights import save_model
-
-        config = {"model": MODEL_NAME, **to_dict(self.config)}
-        save_model(directory, self.state_dict(), config, dtype=dtype, metadata=metadata)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> TinyRefSeg:
-        """Rebuild a model from ``config.json`` + ``model.safetensors`` (fp32 on CPU).
-
-        Raises:
-            UserError: a missing file, or a config / tensors that do not describe this model.
-        """
-        directory = Path(directory)
-        try:
-            raw = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
-        except (FileNotFoundError, NotADirectoryError):
-            raise UserError(f"no {CONFIG_NAME} in {directory}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise UserError(f"{directory / CONFIG_NAME} is not valid JSON: {err}") from None
-        if not isinstance(raw, dict) or raw.pop("model", None) != MODEL_NAME:
-            raise UserError(f"{directory / CONFIG_NAME} does not describe a {MODEL_NAME} model")
-        try:
-            model = cls(from_dict(TinyRefSegConfig, raw))
-        except ConfigError as err:
-            raise UserError(f"{directory / CONFIG_NAME}: {err}") from None
-        try:
-            state = load_file(str(directory / WEIGHTS_NAME))
-            reference = model.state_dict()
-            model.load_state_dict(
-                {n: t.to(reference[n].dtype) if n in reference else t for n, t in state.items()}
-            )
-        except FileNotFoundError:
-            raise UserError(f"no {WEIGHTS_NAME} in {directory}") from None
-        except (RuntimeError, OSError, ValueError, SafetensorError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"{directory / WEIGHTS_NAME} does not fit the config: {first}") from None
-        return model
 
 
 __all__ = ["TinyRefSeg", "TinyRefSegConfig", "tokenize"]

@@ -1,40 +1,52 @@
 """Training entry point: ``mllmsc train --preset FILE.toml [--set k=v] [--out DIR] [--resume]``.
 
-A preset's ``task`` key picks the trainer (``codec`` → :func:`mllmsc.train.codec.train_codec`,
-``refseg`` → :func:`mllmsc.train.refseg.train_refseg`).
-Trainers register in :data:`TASKS` with a function ``(preset_path, overrides, out_dir, resume,
-progress) -> Path``; heavy modules are imported only when their task runs.
+A preset's ``task`` key picks a :class:`~mllmsc.train.trainer.TrainTask` from :data:`TASKS`
+(``codec`` → :class:`mllmsc.train.codec.CodecTask`, ``refseg`` → :class:`mllmsc.train.refseg.RefSegTask`);
+the one :class:`~mllmsc.train.trainer.Trainer` runs it. A registration returns the task class and
+imports its module only when called, so ``mllmsc --help`` stays fast. Adding a task: see
+:mod:`mllmsc.train.trainer`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mllmsc.config import ConfigError, apply_overrides, load_preset, read_preset
 from mllmsc.registry import Registry
 
-TASKS: Registry[Callable[..., Path]] = Registry("training task")
+if TYPE_CHECKING:
+    from mllmsc.train.trainer import TrainTask
+
+#: Training tasks by the name a preset's ``task`` gives; each factory returns the task class.
+TASKS: Registry[type[TrainTask]] = Registry("training task")
 
 
 @TASKS.register("codec")
-def _train_codec_task(
-    preset: Path, overrides: Sequence[str], out_dir: Path, resume: bool, progress: bool
-) -> Path:
-    from mllmsc.train.codec import CodecTrainConfig, train_codec
+def _codec() -> type[TrainTask]:
+    from mllmsc.train.codec import CodecTask
 
-    cfg = apply_overrides(load_preset(CodecTrainConfig, preset), overrides)
-    return train_codec(cfg, out_dir, resume=resume, progress=progress)
+    return CodecTask
 
 
 @TASKS.register("refseg")
-def _train_refseg_task(
-    preset: Path, overrides: Sequence[str], out_dir: Path, resume: bool, progress: bool
-) -> Path:
-    from mllmsc.train.refseg import RefSegTrainConfig, train_refseg
+def _refseg() -> type[TrainTask]:
+    from mllmsc.train.refseg import RefSegTask
 
-    cfg = apply_overrides(load_preset(RefSegTrainConfig, preset), overrides)
-    return train_refseg(cfg, out_dir, resume=resume, progress=progress)
+    return RefSegTask
+
+
+def task_class(name: str) -> type[TrainTask]:
+    """The task class registered as ``name``.
+
+    Raises:
+        ConfigError: no such task (the message lists the registered ones).
+    """
+    if name not in TASKS:
+        raise ConfigError(f"unknown training task {name!r}; choose one of: {', '.join(TASKS.available())}")
+    factory: Callable[[], type[TrainTask]] = TASKS.get(name)
+    return factory()
 
 
 def preset_task(preset_path: str | Path) -> str:
@@ -56,7 +68,7 @@ def run(
     out_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
-) -> Path:
+) -> Path | None:
     """Train what the preset's ``task`` names; returns the last checkpoint folder.
 
     Args:
@@ -67,13 +79,23 @@ def run(
         progress: show progress.
 
     Raises:
-        ConfigError: unknown task, or a bad preset / override.
+        ConfigError: unknown task, a bad preset / override, or what :meth:`Trainer.fit
+            <mllmsc.train.trainer.Trainer.fit>` raises.
     """
-    task = preset_task(preset_path)
-    if task not in TASKS:
-        raise ConfigError(f"unknown training task {task!r}; choose one of: {', '.join(TASKS.available())}")
-    out = Path(out_dir) if out_dir is not None else Path("runs") / task
-    return TASKS.get(task)(Path(preset_path), list(overrides), out, resume, progress)
+    from mllmsc.train.trainer import Trainer
+
+    name = preset_task(preset_path)
+    task = task_class(name)
+    cfg = apply_overrides(load_preset(task.config_class, preset_path), overrides)
+    out = Path(out_dir) if out_dir is not None else Path("runs") / name
+    return Trainer(task(cfg), out, resume=resume, progress=progress).fit()
 
 
-__all__ = ["TASKS", "preset_task", "run"]
+def export_weights(checkpoint: str | Path, directory: str | Path, *, fp16: bool | None = None) -> Path:
+    """A checkpoint's EMA weights as a shipped model folder (:func:`mllmsc.train.trainer.export_weights`)."""
+    from mllmsc.train.trainer import export_weights as export
+
+    return export(checkpoint, directory, fp16=fp16)
+
+
+__all__ = ["TASKS", "export_weights", "preset_task", "run", "task_class"]

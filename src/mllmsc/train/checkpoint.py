@@ -3,7 +3,7 @@
 Layout under ``out_dir/checkpoints/``::
 
     step-00012000/
-        config.json          the model config (so IAJSCC.from_pretrained(dir) loads model.safetensors)
+        config.json          the model config (so the model's from_pretrained(dir) loads model.safetensors)
         model.safetensors    the raw (optimised) weights
         ema.safetensors      the EMA weights (what gets exported and evaluated)
         optimizer.safetensors  Adam's state tensors, flattened as ``state.<param index>.<name>``

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+from mllmsc.data.io import list_images
+from mllmsc.errors import UserError
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -23,12 +24,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
         return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def read_folder(folder: str | Path) -> list[np.ndarray]:
+    """Every image directly in ``folder`` as ``[H, W, 3]`` uint8 RGB, sorted by file name.
+
+    Raises:
+        UserError: ``folder`` is not a folder or holds no images.
+    """
+    paths = list_images(folder)
+    if not paths:
+        raise UserError(f"{folder}: no images in this folder")
+    return [read_rgb(p) for p in paths]
 
 
 class CropSampler:
@@ -49,10 +54,13 @@ class CropSampler:
 
     @classmethod
     def from_folder(cls, folder: str | Path, generator: torch.Generator) -> CropSampler:
-        paths = list_images(folder)
-        if not paths:
-            raise FileNotFoundError(f"no images in {folder}")
-        return cls([read_rgb(p) for p in paths], generator)
+        """Every image directly in ``folder`` (:func:`mllmsc.data.io.list_images`), decoded now.
+
+        Raises:
+            UserError: ``folder`` is not a folder or holds no images (a training preset's
+                ``data`` pointing nowhere is a one-line error, not a traceback).
+        """
+        return cls(read_folder(folder), generator)
 
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.generator))

@@ -1,36 +1,81 @@
-"""Pieces every training loop shares: DDP, thread tuning, clean stop on a signal, EMA, log trimming."""
+"""The building blocks of :class:`mllmsc.train.trainer.Trainer`: DDP, device choice, thread tuning,
+clean stop on a signal, the learning-rate schedule, EMA, log trimming and path resolution.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import os
+import re
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from mllmsc.atomic import atomic_write_text
+from mllmsc.config import ConfigError
+from mllmsc.pretrained import read_metadata
 
-def lr_at(cfg, step: int) -> float:
-    """Linear warm-up, then cosine decay from ``cfg.lr`` to ``cfg.lr_min`` at ``cfg.steps``.
+if TYPE_CHECKING:
+    from mllmsc.train.trainer import TrainConfig
 
-    ``cfg`` is any training preset with ``lr``, ``lr_min``, ``warmup`` and ``steps``.
+#: What a preset's ``device`` may say.
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+def resolve_path(path: str | Path) -> Path:
+    """``path`` as given if it exists (or is absolute), else relative to the repository root.
+
+    Presets name data as ``../shared/data/train``, relative to the checkout; this lets a run
+    started from another working directory find it too (src/ layout: the root is 3 levels up).
     """
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return Path(__file__).resolve().parents[3] / p
+
+
+def training_device(device: str, dist: Distributed) -> torch.device:
+    """The device a preset's ``device`` names for this rank.
+
+    ``"auto"`` is the rank's GPU under torchrun with CUDA (else the CPU), and in one process
+    ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+
+    Raises:
+        ConfigError: a malformed name, CUDA asked for where torch sees none, or a device type
+            that differs from the one the torchrun process group runs on.
+    """
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise ConfigError(f"device: want auto, cpu, cuda or cuda:N, got {device!r}")
+    if device == "auto":
+        if dist.world > 1:
+            return dist.device  # torchrun: the rank's GPU with nccl, else the CPU (gloo)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: torch sees no CUDA device here (try device = 'cpu')")
+    if dist.world > 1 and chosen.type != dist.device.type:
+        raise ConfigError(f"device {device!r} under torchrun, whose process group runs on {dist.device}")
+    return dist.device if dist.world > 1 else chosen
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay from ``cfg.lr`` to ``cfg.lr_min`` at ``cfg.steps``."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
 
 
-def weights_provenance(folder: Path) -> tuple[int, float]:
+def weights_provenance(folder: str | Path) -> tuple[int, float]:
     """(step, training hours) recorded in a shipped ``model.safetensors`` header (0, 0.0 when absent)."""
-    from safetensors import safe_open
-
-    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = read_metadata(folder)
     return int(meta.get("step", 0)), float(meta.get("train_hours", 0.0))
 
 
@@ -106,6 +151,7 @@ class StopSignal:
 
 
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema ← decay · ema + (1 − decay) · model``, parameter by parameter (buffers are not averaged)."""
     with torch.no_grad():
         e = list(ema.parameters())
         p = list(model.parameters())
@@ -113,15 +159,20 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def trim_csv(path: Path, upto_step: int, fields: list[str]) -> None:
-    """Drop rows of ``log.csv`` logged after the checkpoint we resume from (they will be logged again)."""
+    """Drop rows of ``log.csv`` logged after the checkpoint we resume from (they will be logged again).
+
+    The file is replaced atomically: a kill during the trim leaves the old log, never half of it.
+    Columns not in ``fields`` are dropped; new ones are empty in the old rows.
+    """
     if not path.is_file():
         return
     with path.open(newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto_step]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 class Distributed:
@@ -204,6 +255,8 @@ __all__ = [
     "ThreadTuner",
     "ema_update",
     "lr_at",
+    "resolve_path",
+    "training_device",
     "trim_csv",
     "weights_provenance",
 ]

@@ -1,4 +1,4 @@
-"""Training loop of the embedded ``tiny-refseg`` segmenter (``task = "refseg"`` presets).
+"""The embedded ``tiny-refseg`` segmenter as a training task (``task = "refseg"`` presets).
 
 Data is an endless stream of synthetic AR scenes (:mod:`mllmsc.data.scenes`): scene ``i`` of
 ``seed``, on backgrounds cropped from ``backgrounds`` (procedural textures when the folder is
@@ -11,92 +11,68 @@ worker draws the scenes while the main process trains (drawing costs ~5 ms per s
     main:   logits [B, 1, S/2, S/2] ─► BCE + soft Dice against the soft mask ─► AdamW, EMA
 
 The targets are area-averaged masks at the logits' resolution, so the loss asks for the boundary
-inside a pixel; the validation IoU is measured exactly as ``--guidance tiny-refseg`` is used:
-logits upsampled to the scene size, ``sigmoid >= 0.5``, against the full-resolution mask, on
-``val_scenes`` scenes of ``val_seed`` (keep it and the final evaluation's seed away from ``seed``).
-
-Outputs in ``out_dir``: ``log.csv`` (step, hours, loss, lr, val_iou, threads), ``checkpoints/``
-(:mod:`mllmsc.train.checkpoint`) every ``ckpt_minutes`` (or ``ckpt_every`` steps), and
-``train_config.json``. :func:`export_weights` writes a checkpoint's EMA weights as the shipped model.
+inside a pixel; the validation IoU (``val_iou`` in ``log.csv``) is measured exactly as
+``--guidance tiny-refseg`` is used: logits upsampled to the scene size, ``sigmoid >= 0.5``, against
+the full-resolution mask, on ``val_scenes`` scenes of ``val_seed`` (keep it and the final
+evaluation's seed away from ``seed``). The loop itself is :class:`~mllmsc.train.trainer.Trainer`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import csv
-import json
-import os
 import signal
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from mllmsc.config import ConfigError, from_dict, to_dict
+from mllmsc.config import ConfigError
 from mllmsc.guidance.tiny_refseg_model import PAD, UNK, TinyRefSeg, TinyRefSegConfig, tokenize
-from mllmsc.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from mllmsc.train.codec import resolve_path
-from mllmsc.train.loop import (
-    Distributed,
-    StopSignal,
-    ThreadTuner,
-    ema_update,
-    lr_at,
-    trim_csv,
-    weights_provenance,
-)
+from mllmsc.train.loop import resolve_path
+from mllmsc.train.trainer import TrainConfig, TrainTask
 
-CSV_FIELDS = ["step", "hours", "loss", "lr", "val_iou", "threads"]
+Batch = tuple[torch.Tensor, list[str], torch.Tensor]
+# A rollback restarts the scene stream this far on, so it never replays the scenes that diverged.
+ATTEMPT_STRIDE = 1_000_000_000
 
 
 @dataclass(frozen=True)
-class RefSegTrainConfig:
-    """A ``task = "refseg"`` preset (see ``configs/tiny_refseg.toml``).
+class RefSegTrainConfig(TrainConfig):
+    """A ``task = "refseg"`` preset (``configs/tiny_refseg.toml``); loop keys: :class:`TrainConfig`.
 
     ``model.vocab`` left at its default is filled with every word of the scene generator's
     expressions (found by drawing ``vocab_scenes`` scenes with all their expressions).
     ``procedural_fraction`` of the training scenes get procedural backgrounds even when photos are
-    there, so the model also works where no photo folder is (tests, a fresh install).
+    there, so the model also works where no photo folder is (tests, a fresh install). An ``init``
+    folder's vocabulary carries over with its weights.
     """
 
     task: str = "refseg"
+    steps: int = 8000
+    batch: int = 32
+    lr: float = 2e-3
+    lr_min: float = 5e-5
+    warmup: int = 200
+    ema_decay: float = 0.998
+    seed: int = 1
     model: TinyRefSegConfig = field(default_factory=TinyRefSegConfig)
     backgrounds: str = "../shared/data/train"
     procedural_fraction: float = 0.2
     scene_size: int = 256
-    seed: int = 1
     val_seed: int = 2
     val_scenes: int = 100
     vocab_scenes: int = 300
-    steps: int = 8000
-    batch: int = 32
     per_scene: int = 4
-    lr: float = 2e-3
-    lr_min: float = 5e-5
-    warmup: int = 200
     weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    ema_decay: float = 0.998
     dice_weight: float = 1.0
-    threads: int = 2
-    adaptive_threads: bool = True
     workers: int = 1
-    log_every: int = 25
-    ckpt_minutes: float = 10.0
-    ckpt_every: int = 0
-    eval_minutes: float = 10.0
-    max_minutes: float = 0.0
-    # A shipped tiny-refseg folder to continue from when out_dir holds no checkpoint (checkpoints
-    # stay out of git; the shipped weights do not): its vocabulary, step and hours carry over, the
-    # fresh optimizer re-warms over `warmup` steps.
-    init: str = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.task != "refseg":
             raise ConfigError(f"task: a refseg preset needs task = 'refseg', got {self.task!r}")
         if self.scene_size % (self.model.image_size // 2):
@@ -104,8 +80,8 @@ class RefSegTrainConfig:
                 f"scene_size ({self.scene_size}) must be a multiple of model.image_size / 2 "
                 f"({self.model.image_size // 2}) so the target masks are exact block means"
             )
-        if self.batch < 1 or self.per_scene < 1 or self.workers < 0:
-            raise ConfigError("batch and per_scene must be >= 1 and workers >= 0")
+        if self.per_scene < 1 or self.workers < 0:
+            raise ConfigError("per_scene must be >= 1 and workers >= 0")
 
 
 def _backgrounds(cfg: RefSegTrainConfig) -> list[Path]:
@@ -238,10 +214,11 @@ def evaluate_iou(model: TinyRefSeg, val: list[tuple]) -> tuple[float, dict[str, 
     from mllmsc.eval.metrics import iou
 
     per_type: dict[str, list[float]] = {}
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     for x, texts, masks, types in val:
-        pred = predict_masks(model, x.expand(len(texts), -1, -1, -1), texts)
+        pred = predict_masks(model, x.to(device).expand(len(texts), -1, -1, -1), texts).cpu()
         for kind, value in zip(types, iou(pred, masks).tolist(), strict=True):
             per_type.setdefault(kind, []).append(value)
     model.train(was_training)
@@ -249,201 +226,61 @@ def evaluate_iou(model: TinyRefSeg, val: list[tuple]) -> tuple[float, dict[str, 
     return sum(values) / max(1, len(values)), {k: sum(v) / len(v) for k, v in sorted(per_type.items())}
 
 
-def train_refseg(
-    cfg: RefSegTrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
-) -> Path:
-    """Train tiny-refseg as ``cfg`` says; returns the folder of the last checkpoint.
+class RefSegTask(TrainTask[RefSegTrainConfig]):
+    """tiny-refseg's pieces for the :class:`~mllmsc.train.trainer.Trainer`."""
 
-    Raises:
-        ConfigError: ``out_dir`` holds checkpoints and ``resume`` is False, or the checkpoint's
-            model config differs from the preset's.
+    name = "refseg"
+    config_class = RefSegTrainConfig
+    model_class = TinyRefSeg
+    preset = "configs/tiny_refseg.toml"
+    metric = "val_iou"
+    export_dtype = None  # fp32: the shipped model is small enough as it is
 
-    Under ``torchrun --nproc-per-node N`` each process takes ``batch / N`` samples per step from
-    its own share of the scene stream; rank 0 logs, validates and checkpoints.
-    """
-    threads = torch.get_num_threads()
-    dist = Distributed()
-    try:
-        return _train_refseg(cfg, Path(out_dir), dist, resume=resume, progress=progress)
-    finally:
-        dist.close()
-        torch.set_num_threads(threads)
+    def __init__(self, cfg: RefSegTrainConfig) -> None:
+        super().__init__(cfg)
+        self._val: list[tuple] = []
 
+    def model_config(self) -> TinyRefSegConfig:
+        if self.cfg.model.vocab == TinyRefSegConfig().vocab:
+            return replace(self.cfg.model, vocab=build_vocab(self.cfg))
+        return self.cfg.model
 
-def _train_refseg(
-    cfg: RefSegTrainConfig, out_dir: Path, dist: Distributed, *, resume: bool, progress: bool
-) -> Path:
-    from rich.console import Console
+    def same_model(self, saved: Any) -> bool:
+        # The vocabulary is data (built from the generator, or carried by the weights), not a setting.
+        return replace(saved, vocab=self.cfg.model.vocab) == self.cfg.model
 
-    console = Console(stderr=True)
-    main = dist.is_main
-    progress = progress and main
-    if cfg.batch % dist.world:
-        raise ConfigError(f"batch {cfg.batch} does not split over {dist.world} processes")
-    found = latest_checkpoint(out_dir)
-    if found is not None and not resume:
-        raise ConfigError(f"{out_dir} already holds checkpoints; pass resume=True or another out_dir")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if found is not None:
-        saved = json.loads((found / "config.json").read_text(encoding="utf-8"))
-        saved.pop("model", None)
-        model_cfg = from_dict(TinyRefSegConfig, saved)
-        if replace(model_cfg, vocab=cfg.model.vocab) != cfg.model:
-            raise ConfigError(f"the checkpoint in {found} was trained with another model config")
-        cfg = replace(cfg, model=model_cfg)
-    elif cfg.init:
-        shipped = TinyRefSeg.from_pretrained(resolve_path(cfg.init))
-        if replace(shipped.config, vocab=cfg.model.vocab) != cfg.model:
-            raise ConfigError(f"the weights in {cfg.init} were trained with another model config")
-        cfg = replace(cfg, model=shipped.config)
-    elif cfg.model.vocab == TinyRefSegConfig().vocab:
-        cfg = replace(cfg, model=replace(cfg.model, vocab=build_vocab(cfg)))
+    def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
-    tuner = ThreadTuner(max(1, cfg.threads // dist.world), enabled=cfg.adaptive_threads and dist.world == 1)
-    torch.manual_seed(cfg.seed)
-    model = TinyRefSeg(cfg.model)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, hours = 0, 0.0
-    if found is not None:
-        state = load_checkpoint(found, model=model, ema=ema, optimizer=optimizer)
-        step, hours = int(state["step"]), float(state.get("hours", 0.0))
-    elif cfg.init:
-        step, hours = _init_from_weights(resolve_path(cfg.init), model, ema)
-    rewarm_from = step if (found is None and cfg.init) else None
-    net = dist.wrap(model)  # what the step calls; `model` is the module checkpoints see
-    csv_path = out_dir / "log.csv"
-    if main:
-        trim_csv(csv_path, step, CSV_FIELDS)
-        config_text = json.dumps(to_dict(cfg), indent=2) + "\n"
-        (out_dir / "train_config.json").write_text(config_text, encoding="utf-8")
+    def batches(self, step: int, attempt: int) -> Iterator[Batch]:
+        """``(x [b,3,S,S], texts, soft [b,1,S/2,S/2])`` on the device, ``b = batch / world``.
 
-    backgrounds = _backgrounds(cfg)
-    val = validation_set(cfg, backgrounds) if main else []
-    # A resumed run continues with scenes it has not seen (the stream is indexed by samples used);
-    # each rank reads its own interleaved share of the scenes.
-    batches = _batches(
-        cfg, backgrounds, start=step * cfg.batch // cfg.per_scene, rank=dist.rank, world=dist.world
-    )
-    model_config = {"model": "tiny-refseg", **to_dict(cfg.model)}
-    new = main and not csv_path.is_file()
-    csv_file = (csv_path if main else Path(os.devnull)).open("a", newline="", encoding="utf-8")
-    writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
-    if new:
-        writer.writeheader()
+        A resumed run continues with scenes it has not seen (the stream is indexed by samples
+        used); each rank reads its own interleaved share of the scenes.
+        """
+        cfg = self.cfg
+        start = step * cfg.batch // cfg.per_scene + attempt * ATTEMPT_STRIDE
+        stream = _batches(cfg, _backgrounds(cfg), start=start, rank=self.rank, world=self.world)
+        return ((x.to(self.device), texts, soft.to(self.device)) for x, texts, soft in stream)
 
-    def log_row(loss: float | None, val_iou: float | None) -> None:
-        writer.writerow({
-            "step": step, "hours": f"{hours:.4f}", "loss": "" if loss is None else f"{loss:.5f}",
-            "lr": f"{lr_at(cfg, step):.3e}", "val_iou": "" if val_iou is None else f"{val_iou:.4f}",
-            "threads": torch.get_num_threads(),
-        })  # fmt: skip
-        csv_file.flush()
+    def loss(self, net: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, texts, soft = batch
+        return refseg_loss(net(x, texts), soft, self.cfg.dice_weight), {}
 
-    def checkpoint() -> Path:
-        if main:
-            save_checkpoint(
-                out_dir, step=step, model=model, ema=ema, optimizer=optimizer, model_config=model_config,
-                state={"hours": hours, "world_size": dist.world, "train_config": to_dict(cfg)},
-            )  # fmt: skip
-        dist.barrier()
-        return out_dir / "checkpoints" / f"step-{step:08d}"
+    def load_eval(self) -> bool:
+        self._val = validation_set(self.cfg, _backgrounds(self.cfg))
+        return bool(self._val)
 
-    live = progress and console.is_terminal
-    bar_ctx: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if live:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar_ctx = Progress(
-            TextColumn("tiny-refseg"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"), console=console,
-        )  # fmt: skip
-    stop = StopSignal()
-    last = found
-    start = last_ckpt = last_eval = time.monotonic()
-    loss_acc, n_acc, val_iou = 0.0, 0, None
-    model.train()
-    with stop.installed(), bar_ctx as bar:
-        task = bar.add_task("train", total=cfg.steps, completed=step, info="") if live else None
-        while step < cfg.steps:
-            t0 = time.monotonic()
-            x, texts, soft = next(batches)
-            rewarm = 1.0 if rewarm_from is None else min(1.0, (step - rewarm_from + 1) / max(cfg.warmup, 1))
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(cfg, step) * rewarm
-            loss = refseg_loss(net(x, texts), soft, cfg.dice_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # under DDP this also averages the gradients over ranks
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
-            step += 1
-            seconds = time.monotonic() - t0
-            hours += seconds / 3600
-            tuner.update(seconds)
-            loss_acc += float(dist.mean(loss))
-            n_acc += 1
-            now = time.monotonic()
-            do_eval = main and (now - last_eval >= cfg.eval_minutes * 60 or step == cfg.steps)
-            if do_eval:
-                val_iou, per_type = evaluate_iou(ema, val)
-                last_eval = now
-                if progress:
-                    detail = " ".join(f"{k}={v:.3f}" for k, v in per_type.items())
-                    console.log(f"step {step}: val IoU {val_iou:.4f} ({detail})")
-            if step % cfg.log_every == 0 or do_eval:
-                log_row(loss_acc / n_acc, val_iou if do_eval else None)
-                if live:
-                    info = f"loss {loss_acc / n_acc:.4f}" + (f" val IoU {val_iou:.3f}" if val_iou else "")
-                    bar.update(task, completed=step, info=info)
-                loss_acc, n_acc = 0.0, 0
-            over_time = cfg.max_minutes > 0 and now - start >= cfg.max_minutes * 60
-            if cfg.ckpt_every > 0:
-                due = step % cfg.ckpt_every == 0
-            else:
-                due = now - last_ckpt >= cfg.ckpt_minutes * 60
-            due, over_time, stopping = dist.agree(due, over_time, stop.requested)
-            if due or over_time or stopping or step == cfg.steps:
-                last = checkpoint()
-                last_ckpt = time.monotonic()
-            if over_time or stopping:
-                break
-    csv_file.close()
-    return last
-
-
-def _init_from_weights(folder: Path, model: TinyRefSeg, ema: TinyRefSeg) -> tuple[int, float]:
-    """Load shipped weights into ``model`` and ``ema``; return the (step, hours) they record."""
-    shipped = TinyRefSeg.from_pretrained(folder)
-    model.load_state_dict(shipped.state_dict())
-    ema.load_state_dict(shipped.state_dict())
-    return weights_provenance(folder)
-
-
-def export_weights(checkpoint: str | Path, directory: str | Path) -> Path:
-    """Write a checkpoint's EMA weights as a shipped model (``config.json`` + ``model.safetensors``)."""
-    from safetensors.torch import load_file
-
-    checkpoint = Path(checkpoint)
-    model = TinyRefSeg.from_pretrained(checkpoint)
-    model.load_state_dict(load_file(str(checkpoint / "ema.safetensors")))
-    state = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
-    provenance = {
-        "weights": "ema",
-        "step": str(state["step"]),
-        "train_hours": f"{float(state.get('hours', 0.0)):.3f}",
-        "preset": "configs/tiny_refseg.toml",
-    }
-    model.save_pretrained(directory, metadata=provenance)
-    return Path(directory)
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        mean, per_type = evaluate_iou(model, self._val)
+        return {"val_iou": mean, **per_type}
 
 
 __all__ = [
+    "RefSegTask",
     "RefSegTrainConfig",
     "build_vocab",
     "evaluate_iou",
-    "export_weights",
     "refseg_loss",
     "scene_samples",
-    "train_refseg",
 ]
