@@ -25,8 +25,12 @@ from mllmsc.train.loop import lr_at
 from mllmsc.train.trainer import TrainConfig, Trainer, TrainTask
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-PRESETS = {"codec": CONFIGS / "codec_tiny.toml", "refseg": CONFIGS / "tiny_refseg_tiny.toml"}
-OTHER_MODEL = {"codec": "model.k_max=4", "refseg": "model.embed=16"}
+PRESETS = {
+    "codec": CONFIGS / "codec_tiny.toml",
+    "refseg": CONFIGS / "tiny_refseg_tiny.toml",
+    "vqa": CONFIGS / "tiny_vqa_tiny.toml",
+}
+OTHER_MODEL = {"codec": "model.k_max=4", "refseg": "model.embed=16", "vqa": "model.hidden=8"}
 
 
 def _sets(task: str, images: Path, *more: str) -> list[str]:
@@ -58,7 +62,7 @@ def _patch_loss(monkeypatch, task: str, effect) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("task", ["codec", "refseg"])
+@pytest.mark.parametrize("task", ["codec", "refseg", "vqa"])
 def test_a_stopped_run_resumes_with_its_step_count_and_log(task, images, tmp_path, monkeypatch):
     out = tmp_path / "run"
     sets = _sets(task, images, "log_every=2", "ckpt_every=0", "ckpt_minutes=1000")
@@ -126,7 +130,7 @@ def test_non_finite_steps_are_skipped(task, images, tmp_path, monkeypatch):
         )
 
 
-@pytest.mark.parametrize("task", ["codec", "refseg"])
+@pytest.mark.parametrize("task", ["codec", "refseg", "vqa"])
 def test_exported_weights_load_and_init_continues_their_step_and_hours(task, images, tmp_path):
     cls = task_class(task)
     last = run(

@@ -191,6 +191,15 @@ class TinyRefSeg(PretrainedMixin, torch.nn.Module):
 
     def forward(self, x: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """Logits ``[B, 1, S/2, S/2]`` of the region each text refers to in its image."""
+        return self.features(x, texts)[0]
+
+    def features(self, x: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The logits and what a head built on the grounding reads (TinyVQA does).
+
+        Shapes:
+            x: ``[B, 3, H, W]`` → logits ``[B, 1, S/2, S/2]``, decoder features ``[B, widths[0],
+            S/2, S/2]`` (what the logits are read from), sentence vector ``[B, widths[2]]``.
+        """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images [B, 3, H, W], got {tuple(x.shape)}")
         if len(texts) != x.shape[0]:
@@ -211,7 +220,7 @@ class TinyRefSeg(PretrainedMixin, torch.nn.Module):
         up = lambda t, ref: F.interpolate(t, size=ref.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         g2 = self.dec2(torch.cat([up(f3, f2), f2], dim=1), s)
         g1 = self.dec1(torch.cat([up(g2, f1), f1], dim=1), s)
-        return self.head(g1)
+        return self.head(g1), g1, s
 
 
 __all__ = ["TinyRefSeg", "TinyRefSegConfig", "tokenize"]

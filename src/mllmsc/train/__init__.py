@@ -1,7 +1,8 @@
 """Training entry point: ``mllmsc train --preset FILE.toml [--set k=v] [--out DIR] [--resume]``.
 
 A preset's ``task`` key picks a :class:`~mllmsc.train.trainer.TrainTask` from :data:`TASKS`
-(``codec`` → :class:`mllmsc.train.codec.CodecTask`, ``refseg`` → :class:`mllmsc.train.refseg.RefSegTask`);
+(``codec`` → :class:`mllmsc.train.codec.CodecTask`, ``refseg`` → :class:`mllmsc.train.refseg.RefSegTask`,
+``vqa`` → :class:`mllmsc.train.vqa.VQATask`);
 the one :class:`~mllmsc.train.trainer.Trainer` runs it. A registration returns the task class and
 imports its module only when called, so ``mllmsc --help`` stays fast. Adding a task: see
 :mod:`mllmsc.train.trainer`.
@@ -35,6 +36,13 @@ def _refseg() -> type[TrainTask]:
     from mllmsc.train.refseg import RefSegTask
 
     return RefSegTask
+
+
+@TASKS.register("vqa")
+def _vqa() -> type[TrainTask]:
+    from mllmsc.train.vqa import VQATask
+
+    return VQATask
 
 
 def task_class(name: str) -> type[TrainTask]:

@@ -147,15 +147,30 @@ class SceneStream(torch.utils.data.IterableDataset):
                 self.cfg.seed, index, size=self.cfg.scene_size, backgrounds=self.backgrounds if photo else ()
             )
             rng = np.random.default_rng([self.cfg.seed, index, 7])
-            yield from scene_samples(scene, self.cfg.model.image_size, self.cfg.per_scene, rng)
+            yield from self.samples(scene, rng)
             index += stride
 
+    def samples(self, scene, rng: np.random.Generator) -> list[tuple]:
+        """The training samples of one scene (a subclass picks other ones: TinyVQA's questions)."""
+        return scene_samples(scene, self.cfg.model.image_size, self.cfg.per_scene, rng)
 
-def _batches(cfg: RefSegTrainConfig, backgrounds: list[Path], start: int, rank: int = 0, world: int = 1):
-    """An endless iterator of ``(x [b,3,S,S], texts, soft [b,1,S/2,S/2])``, ``b = batch / world``."""
+
+def _batches(
+    cfg: RefSegTrainConfig,
+    backgrounds: list[Path],
+    start: int,
+    rank: int = 0,
+    world: int = 1,
+    stream_class: type[SceneStream] = SceneStream,
+):
+    """An endless iterator of batches of ``stream_class``'s samples, ``batch / world`` each.
+
+    Tensors are stacked and strings listed, field by field: for refseg ``(x [b,3,S,S], texts,
+    soft [b,1,S/2,S/2])``.
+    """
     # A small shuffle buffer mixes scenes inside a batch (a batch of one scene's expressions
     # would teach the text pathway less per step).
-    stream = SceneStream(cfg, backgrounds, start, rank, world)
+    stream = stream_class(cfg, backgrounds, start, rank, world)
     batch = cfg.batch // world
     loader = torch.utils.data.DataLoader(
         stream,
@@ -171,10 +186,9 @@ def _batches(cfg: RefSegTrainConfig, backgrounds: list[Path], start: int, rank: 
         if len(buffer) >= 4 * batch:
             picks = sorted(rng.choice(len(buffer), batch, replace=False).tolist(), reverse=True)
             chosen = [buffer.pop(i) for i in picks]
-            yield (
-                torch.stack([c[0] for c in chosen]),
-                [c[1] for c in chosen],
-                torch.stack([c[2] for c in chosen]),
+            yield tuple(
+                torch.stack(column) if isinstance(column[0], torch.Tensor) else list(column)
+                for column in zip(*chosen, strict=True)
             )
 
 
