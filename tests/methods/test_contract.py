@@ -53,11 +53,13 @@ def test_every_method_keeps_the_contract(name, shared, photo):
     assert bill.budget == int(1 / 8 * 3 * H * W) and (bill.height, bill.width) == (H, W)
     assert bill.payload.shape == bill.side_info.shape == (1,)
     assert torch.all(bill.payload + bill.side_info == bill.total) and torch.all(bill.total <= bill.budget)
-    assert torch.all(bill.payload > 0)  # at 20 dB and CBR 1/8 every method sends something
     assert result.lost.shape == (1,) and result.lost.dtype == torch.bool and not result.lost.any()
-    assert result.latency_ms["total"] > 0
-    assert all(v >= 0 for v in result.latency_ms.values())
-    assert "encode" in result.latency_ms and "decode" in result.latency_ms
+    assert all(v >= 0 for v in result.latency_ms.values()) and "total" in result.latency_ms
+    if int(bill.total[0]) > 0:  # a method that sends (all but `clean`) times what it does
+        assert "encode" in result.latency_ms and "decode" in result.latency_ms
+        assert result.latency_ms["total"] > 0
+    else:  # nothing sent, nothing lost: the image itself
+        assert torch.equal(result.x_hat, photo)
     # 20 dB with 1/8 of the source dimensions: far better than sending nothing (mid-grey).
     grey = -10 * torch.log10((photo - 0.5).square().mean())
     psnr = -10 * torch.log10((result.x_hat - photo).square().mean())

@@ -21,6 +21,7 @@ ia-jscc           IA-JSCC with importance allocation; the level map is counted s
 digital           HEIF (HEVC intra) + CRC + 5G LDPC + QAM, best MCS for the SNR
 digital-jpeg      JPEG 4:2:0 + CRC + 5G LDPC + QAM
 digital-capacity  HEIF over an ideal capacity-achieving code (the bound of separation)
+clean             no channel: the receiver gets the image itself (the ceiling of any method)
 ================= ===========================================================================
 
 **Adding a method** is one module and one registration; nothing else changes::
@@ -96,6 +97,15 @@ def _digital_capacity(**kwargs: Any) -> TransmissionMethod:
     from mllmsc.methods.digital import DigitalMethod
 
     return DigitalMethod("heif", capacity=True, name="digital-capacity", **kwargs)
+
+
+@METHODS.register("clean")
+def _clean(**kwargs: Any) -> TransmissionMethod:
+    """The image itself, no symbols spent: the ceiling a receiver-side task is measured against."""
+    from mllmsc.methods.clean import CleanMethod
+
+    kwargs.pop("shared", None)  # nothing to share
+    return CleanMethod(**kwargs)
 
 
 def __getattr__(name: str) -> Any:
