@@ -51,7 +51,7 @@ def main() -> None:
             point = measure_uncoded(
                 channel, snr, num_symbols=SYMBOLS, generator=torch.Generator().manual_seed(0)
             )
-            theory = theory_ber(name, snr, **kwargs)
+            theory = theory_ber(channel, snr)
             cells.append(f"{point.ber:.3e} / " + ("—" if theory is None else f"{theory:.3e}"))
         lines.append(f"| {label(name, kwargs)} | " + " | ".join(cells) + " |")
 

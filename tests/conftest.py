@@ -10,6 +10,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def empty_hub_cache(tmp_path_factory, monkeypatch):
+    """Hide the user's Hugging Face cache: a CLIPSeg there would change what ``auto`` picks.
+
+    The probe (``huggingface_hub.try_to_load_from_cache``) reads ``constants.HF_HUB_CACHE``, fixed at
+    import, so that is patched besides the environment (which subprocesses inherit).
+    """
+    import huggingface_hub.constants
+
+    empty = tmp_path_factory.getbasetemp() / "empty-hf-cache"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(empty))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(empty))
+
+
 @pytest.fixture
 def gen():
     """A fresh seeded generator: every random draw in a test comes from it."""

@@ -1,9 +1,10 @@
-"""Capacity formulas: AWGN exactly, Rayleigh/Rician ergodic against Monte Carlo."""
+"""Capacity formulas: AWGN exactly, Rayleigh/Rician ergodic against Monte Carlo and direct integrals."""
 
 import math
 
 import numpy as np
 import pytest
+from scipy import integrate, stats
 
 from mllmsc.baselines.capacity import (
     awgn_capacity,
@@ -12,7 +13,7 @@ from mllmsc.baselines.capacity import (
     rayleigh_ergodic_capacity,
     rician_ergodic_capacity,
 )
-from mllmsc.channel import CHANNELS
+from mllmsc.channel import CHANNELS, Channel, Fading
 
 
 @pytest.mark.parametrize("snr_db", [-5.0, 0.0, 1.0, 7.0, 13.0, 30.0])
@@ -59,3 +60,41 @@ def test_rician_limits():
     assert rician_ergodic_capacity(10.0, 0.0) == rayleigh_ergodic_capacity(10.0)
     assert rician_ergodic_capacity(10.0, math.inf) == awgn_capacity(10.0)
     assert rayleigh_ergodic_capacity(10.0) < rician_ergodic_capacity(10.0, 4.0) < awgn_capacity(10.0)
+
+
+class Described(Channel):
+    """A channel known only by its fading description (no registered type, no name)."""
+
+    def __init__(self, fading: Fading) -> None:
+        super().__init__()
+        self._fading = fading
+
+    @property
+    def fading(self) -> Fading:
+        return self._fading
+
+
+@pytest.mark.parametrize("snr_db", [-5.0, 10.0, 25.0])
+def test_named_formulas_against_direct_integrals(snr_db):
+    snr = 10 ** (snr_db / 10)
+    rayleigh, _ = integrate.quad(lambda g: math.log2(1 + snr * g) * math.exp(-g), 0, np.inf, epsrel=1e-12)
+    assert rayleigh_ergodic_capacity(snr_db) == pytest.approx(rayleigh, rel=1e-9)
+    k = 4.0  # |h|² = u / (2(K+1)), u ~ noncentral χ²(2, 2K)
+    dist = stats.ncx2(2, 2 * k)
+    rician, _ = integrate.quad(
+        lambda u: math.log2(1 + snr * u / (2 * (k + 1))) * dist.pdf(u),
+        0,
+        dist.isf(1e-14),
+        limit=400,
+        epsrel=1e-11,
+    )
+    assert rician_ergodic_capacity(snr_db, k) == pytest.approx(rician, rel=1e-5)
+
+
+def test_capacity_is_read_from_the_channels_own_description():
+    assert channel_capacity(Described(Fading.rician(4.0)), 10.0) == rician_ergodic_capacity(10.0, 4.0)
+    assert channel_capacity(Described(Fading.none()), 10.0) == awgn_capacity(10.0)
+    # OFDM over TDL describes itself by a Rayleigh stand-in: the bound stays on the safe side
+    assert channel_capacity(CHANNELS.build("ofdm-tdl"), 10.0) == rayleigh_ergodic_capacity(10.0)
+    with pytest.raises(NotImplementedError, match="does not describe its fading"):
+        channel_capacity(Channel(), 10.0)

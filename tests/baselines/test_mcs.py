@@ -1,18 +1,22 @@
 """MCS list, the coded link (Sionna CRC + 5G LDPC + QAM) and the MCS choice."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
+from scipy import integrate
 
 from mllmsc.baselines.mcs import (
     MCS_TABLE,
+    bler_model_for,
     coded_link,
     load_bler_table,
     mcs_by_name,
     select_mcs,
     soft_symbols,
 )
-from mllmsc.channel import CHANNELS
+from mllmsc.channel import CHANNELS, Channel, Fading
 from mllmsc.errors import UserError
 
 
@@ -156,3 +160,53 @@ def test_clean_points_after_the_waterfall_are_not_zero():
     assert np.array_equal(tail[:4], bler[:4])
     assert np.all(tail[4:] > 0) and np.all(np.diff(tail[3:]) < 0)
     assert tail[4] > 1e-3  # 0/200 right after 20 % is not a clean channel
+
+
+class Described(Channel):
+    """A channel known only by its fading description (no registered type, no name)."""
+
+    def __init__(self, fading: Fading) -> None:
+        super().__init__()
+        self._fading = fading
+
+    @property
+    def fading(self) -> Fading:
+        return self._fading
+
+
+def test_the_bler_model_is_read_from_the_fading_description():
+    rician = Fading.rician(2.0)
+    assert bler_model_for(Described(Fading.none())) == ("awgn", {})
+    assert bler_model_for(Described(rician)) == ("block", {"fading": rician, "shared": True})
+    assert bler_model_for(Described(Fading.rayleigh(16))) == ("rayleigh-fast", {})
+    slow = Fading.rician(2.0, coherence=1000)
+    assert bler_model_for(Described(slow)) == ("block", {"fading": slow, "shared": False})
+    assert bler_model_for(CHANNELS.build("ofdm-tdl")) == ("rayleigh-fast", {})  # its Rayleigh stand-in
+    assert bler_model_for(CHANNELS.build("rician", k_factor=math.inf)) == ("awgn", {})  # no fading left
+
+
+@pytest.mark.parametrize(("shared", "snr_db"), [(True, 8.0), (False, 25.0)])
+def test_block_fading_loss_against_a_direct_integral(shared, snr_db):
+    # P(image lost) over one Rayleigh fade per image: ∫ (1 − (1 − p_AWGN(SNR·g))^C) e^{−g} dg, by
+    # scipy's adaptive quad on the interpolated AWGN curve (independent of the package's quadrature).
+    table = load_bler_table()
+    grid, bler = table.curve("awgn")
+    j, c = MCS_TABLE.index(mcs_by_name("16qam-1/2")), 40
+    codewords = np.full(len(MCS_TABLE), c)
+    fading = Fading.rayleigh()
+    loss = table.block_fading_loss(snr_db, codewords, fading=fading, shared=shared)
+
+    def p(g: float) -> float:
+        return float(np.interp(snr_db + 10 * np.log10(g), grid, bler[j], left=1.0, right=bler[j, -1]))
+
+    # the curve's kinks, mapped to gains, as breakpoints
+    kinks = [10 ** ((s - snr_db) / 10) for s in grid if 10 ** ((s - snr_db) / 10) < 50]
+    if shared:
+        direct = integrate.quad(
+            lambda g: (1 - (1 - p(g)) ** c) * math.exp(-g), 0, 50, points=kinks, limit=500
+        )[0]
+    else:
+        mean_p = integrate.quad(lambda g: p(g) * math.exp(-g), 0, 50, points=kinks, limit=500)[0]
+        direct = 1 - (1 - mean_p) ** c
+    assert 0.01 < direct < 0.99  # a point where the fade matters
+    assert loss[j] == pytest.approx(direct, abs=1e-4)

@@ -130,3 +130,23 @@ def test_photo_backgrounds_and_bad_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError):
         write_scenes(tmp_path / "o", 1, 0, backgrounds=tmp_path / "empty")
+
+
+def test_backgrounds_are_listed_by_the_one_image_rule_of_data_io(tmp_path):
+    from mllmsc.data.io import IMAGE_SUFFIXES
+    from mllmsc.data.scenes import list_backgrounds
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(photos / "b.ppm")  # a suffix of data.io's list
+    Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(photos / "a.PNG")
+    (photos / "notes.txt").write_text("not an image")
+    (photos / "sub.png").mkdir()  # a folder is not an image file, whatever its name
+    assert list_backgrounds(photos) == [photos / "a.PNG", photos / "b.ppm"]
+    assert list_backgrounds(None) == []
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"--backgrounds .*empty: no images \(") as err:
+        list_backgrounds(tmp_path / "empty")
+    assert ", ".join(IMAGE_SUFFIXES) in str(err.value)
+    with pytest.raises(UserError, match=r"--backgrounds .*nope: not a folder"):
+        list_backgrounds(tmp_path / "nope")

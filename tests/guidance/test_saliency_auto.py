@@ -79,3 +79,22 @@ def test_importing_guidance_does_not_import_transformers():
     code = "import sys, mllmsc.guidance; print('transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_probe_reads_the_hub_cache_that_the_tests_replace_with_an_empty_one(tmp_path, monkeypatch):
+    # tests/conftest.py points the hub cache at an empty folder, so a CLIPSeg in the user's cache
+    # cannot change what these tests see; the probe must read that same setting.
+    import huggingface_hub.constants
+
+    from mllmsc.guidance.clipseg import DEFAULT_CLIPSEG, model_present
+
+    assert not model_present(DEFAULT_CLIPSEG)
+    repo = tmp_path / "models--CIDAS--clipseg-rd64-refined"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc")
+    snapshot = repo / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot / "model.safetensors").write_bytes(b"")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert model_present(DEFAULT_CLIPSEG)

@@ -1,13 +1,17 @@
 """Channel capacity in bit per complex symbol: the ideal code behind ``digital-capacity``.
 
+The capacity is a property of the channel's fading statistics, so it lives there
+(:meth:`mllmsc.channel.Fading.ergodic_capacity`); this module reads it from the channel's own
+description (``channel.fading``) and keeps the named formulas:
+
 * AWGN: ``log2(1 + SNR)``.
 * Rayleigh (``|h|² ~ Exp(1)``, perfect CSI at the receiver): the ergodic capacity
   ``E[log2(1 + SNR·|h|²)] = e^{1/SNR} E1(1/SNR) / ln 2`` (closed form, E1 the exponential integral).
-* Rician with factor ``K`` (``E|h|² = 1``): ``E[log2(1 + SNR·|h|²)]`` by quadrature over the
-  noncentral-χ² law of ``|h|²``.
-* OFDM over TDL: the Rayleigh ergodic value. Sionna normalises each slot to mean ``|h|² = 1``, which
-  removes the slow fading, so the true value lies between Rayleigh and AWGN; Rayleigh keeps the
-  bound on the safe (lower) side rather than guessing the profile's diversity.
+* Rician with factor ``K`` (``E|h|² = 1``): ``E[log2(1 + SNR·|h|²)]`` by the package's quadrature
+  over the noncentral-χ² law of ``|h|²``.
+* OFDM over TDL: its description is a Rayleigh stand-in (see
+  :attr:`mllmsc.channel.OFDMTDLChannel.fading`), so the bound is the Rayleigh ergodic value, on the
+  safe (lower) side of the per-slot normalised truth, which lies between Rayleigh and AWGN.
 
 The ergodic capacity is what an ideal code achieves when each codeword sees many fades; with one
 fade per image (``coherence=None``) no fixed rate reaches it without CSI at the transmitter, so
@@ -16,12 +20,9 @@ fade per image (``coherence=None``) no fixed rate reaches it without CSI at the 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from scipy import integrate, special, stats
 
-from mllmsc.channel import AWGNChannel, Channel, RayleighChannel, RicianChannel
+from mllmsc.channel import Channel, Fading
 
 __all__ = [
     "awgn_capacity",
@@ -34,50 +35,25 @@ __all__ = [
 
 def awgn_capacity(snr_db: float) -> float:
     """``log2(1 + SNR)`` bit per complex symbol, SNR = Es/N0."""
-    return math.log2(1 + 10 ** (snr_db / 10))
-
-
-def _exp_e1(x: float) -> float:
-    """``e^x E1(x)`` without overflow: the closed form up to x = 50, then its asymptotic series."""
-    if x <= 50:
-        return math.exp(x) * float(special.exp1(x))
-    # e^x E1(x) ~ (1/x) Σ (-1)^n n! / x^n; five terms are exact to ~1e-9 at x = 50.
-    return sum((-1) ** n * math.factorial(n) / x ** (n + 1) for n in range(6))
+    return Fading.none().ergodic_capacity(snr_db)
 
 
 def rayleigh_ergodic_capacity(snr_db: float) -> float:
     """``E[log2(1 + SNR·|h|²)]`` for ``h ~ CN(0, 1)``: ``e^{1/SNR} E1(1/SNR) / ln 2``."""
-    snr = 10 ** (snr_db / 10)
-    return _exp_e1(1 / snr) / math.log(2)
+    return Fading.rayleigh().ergodic_capacity(snr_db)
 
 
 def rician_ergodic_capacity(snr_db: float, k_factor: float) -> float:
-    """``E[log2(1 + SNR·|h|²)]`` for Rician fading with factor ``K`` and ``E|h|² = 1``."""
-    if k_factor == 0:
-        return rayleigh_ergodic_capacity(snr_db)
-    if math.isinf(k_factor):
-        return awgn_capacity(snr_db)
-    snr = 10 ** (snr_db / 10)
-    scale = 2 * (k_factor + 1)  # scale·|h|² ~ ncx2(df=2, nc=2K)
-    dist = stats.ncx2(df=2, nc=2 * k_factor)
-    lo, hi = dist.ppf(1e-13), dist.isf(1e-13)
+    """``E[log2(1 + SNR·|h|²)]`` for Rician fading with factor ``K`` and ``E|h|² = 1``.
 
-    def integrand(u: float) -> float:
-        return math.log2(1 + snr * u / scale) * dist.pdf(u)
-
-    value, _ = integrate.quad(integrand, lo, hi, points=[dist.mean()], limit=200)
-    return value
+    ``K = 0`` is exactly the Rayleigh closed form and ``K = ∞`` exactly AWGN.
+    """
+    return Fading.rician(k_factor).ergodic_capacity(snr_db)
 
 
 def channel_capacity(channel: Channel, snr_db: float) -> float:
     """Bit per complex symbol that an ideal code gets through ``channel`` at ``snr_db``."""
-    if isinstance(channel, AWGNChannel):
-        return awgn_capacity(snr_db)
-    if isinstance(channel, RicianChannel):
-        return rician_ergodic_capacity(snr_db, channel.k_factor)
-    if isinstance(channel, RayleighChannel):
-        return rayleigh_ergodic_capacity(snr_db)
-    return rayleigh_ergodic_capacity(snr_db)  # OFDM-TDL and others: see the module docstring
+    return channel.fading.ergodic_capacity(snr_db)
 
 
 def capacity_bits(symbols: int, bits_per_symbol: float) -> int:

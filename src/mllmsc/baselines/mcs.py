@@ -18,7 +18,8 @@ error rate per MCS and SNR for two simulated channels, on a 0.5 dB grid:
 
 Block fading (one ``h`` per codeword or per image) is not simulated: with perfect CSI a codeword
 in a flat fade ``h`` sees exactly an AWGN channel at SNR ``·|h|²``, so its BLER is the AWGN curve
-averaged over the distribution of ``|h|²`` (:meth:`BlerTable.block_fading`), by quadrature.
+averaged over the distribution of ``|h|²`` (:meth:`BlerTable.block_fading_loss`), by the quadrature
+of the channel's own fading description (:meth:`mllmsc.channel.Fading.expectation`).
 
 Choosing the MCS (:func:`select_mcs`): the transmitter knows the SNR, not the outcome. "BLER ≤ 10 %"
 is read as in 5G, per *transport block*: the image is one transport block, lost if any of its ``C``
@@ -53,8 +54,7 @@ import numpy as np
 import torch
 from scipy import optimize, stats
 
-from mllmsc.baselines.capacity import rayleigh_ergodic_capacity
-from mllmsc.channel import Channel, RayleighChannel, RicianChannel
+from mllmsc.channel import Channel, Fading
 from mllmsc.errors import UserError
 from mllmsc.types import ChannelOutput
 
@@ -282,9 +282,9 @@ class BlerTable:
         return np.ones(len(MCS_TABLE)) if i < 0 else bler[:, i]
 
     def block_fading_loss(
-        self, snr_db: float, codewords: np.ndarray, *, k_factor: float = 0.0, shared: bool
+        self, snr_db: float, codewords: np.ndarray, *, fading: Fading, shared: bool
     ) -> np.ndarray:
-        """``P(image lost)`` per MCS in flat block fading with Rician factor ``k_factor`` (0: Rayleigh).
+        """``P(image lost)`` per MCS in flat block fading whose ``|h|²`` follows ``fading``.
 
         With perfect CSI a codeword in fade ``h`` is an AWGN codeword at SNR·|h|², so
         ``p(h) = p_AWGN(SNR·|h|²)`` (linear interpolation on the AWGN grid, 1 below it, the last
@@ -295,16 +295,16 @@ class BlerTable:
             codewords: ``[len(MCS_TABLE)]`` int → returns ``[len(MCS_TABLE)]`` float64.
         """
         grid, bler = self.curve("awgn")
-        gains, weights = _fading_quadrature(float(k_factor))
-        snr_h = snr_db + 10 * np.log10(gains)  # [G]
-        out = np.empty(len(MCS_TABLE))
-        for j in range(len(MCS_TABLE)):
-            p = np.interp(snr_h, grid, bler[j], left=1.0, right=bler[j, -1])
-            c = max(int(codewords[j]), 1)
-            if shared:
-                out[j] = float(np.sum(weights * (1 - (1 - p) ** c)))
-            else:
-                out[j] = 1 - (1 - float(np.sum(weights * p))) ** c
+        c = np.maximum(np.asarray(codewords, dtype=np.int64), 1)  # [M]
+
+        def p(gains: np.ndarray) -> np.ndarray:  # [G] → [G, M]: each MCS's BLER in each fade
+            snr_h = snr_db + 10 * np.log10(gains)
+            return np.stack([np.interp(snr_h, grid, b, left=1.0, right=b[-1]) for b in bler], axis=1)
+
+        if shared:
+            out = fading.expectation(lambda g: 1 - (1 - p(g)) ** c)
+        else:
+            out = 1 - (1 - fading.expectation(p)) ** c
         return np.clip(out, 0.0, 1.0)
 
 
@@ -346,25 +346,6 @@ def _extrapolate_tail(snr: np.ndarray, bler: np.ndarray, counts: np.ndarray) -> 
 
 
 @functools.cache
-def _fading_quadrature(k_factor: float, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights for ``E[f(|h|²)]``, ``E|h|² = 1``, Rician ``k_factor`` (0: Rayleigh).
-
-    Deep fades drive the outage, so the nodes are log-spaced (1e-7 … 60) and the weights are the
-    CDF differences (exact masses of the cells, whatever the shape of the pdf).
-    """
-    edges = np.concatenate([[0.0], np.logspace(-7, np.log10(60.0), points)])
-    if k_factor == 0:
-        cdf = -np.expm1(-edges)
-    else:
-        # 2(K+1)|h|² is noncentral χ² with 2 degrees of freedom and noncentrality 2K.
-        cdf = stats.ncx2.cdf(2 * (k_factor + 1) * edges, df=2, nc=2 * k_factor)
-    weights = np.diff(cdf)
-    nodes = np.sqrt(np.maximum(edges[:-1], 1e-9) * edges[1:])  # geometric centre of each cell
-    weights[-1] += 1 - cdf[-1]  # the tail beyond 60 (negligible) goes to the last cell
-    return nodes, weights
-
-
-@functools.cache
 def load_bler_table(path: str | None = None) -> BlerTable:
     """The BLER table shipped as package data (or the JSON at ``path``), parsed once."""
     if path is None:
@@ -374,30 +355,31 @@ def load_bler_table(path: str | None = None) -> BlerTable:
     return BlerTable(json.loads(text))
 
 
+#: Fades per codeword from which the simulated per-symbol Rayleigh curve stands in: a coherence of
+#: at most this many symbols gives every codeword (≥ 480 symbols) at least 15 independent fades.
+FAST_FADING_COHERENCE = 32
+
+
 def bler_model_for(channel: Channel) -> tuple[str, dict]:
-    """Which BLER model describes ``channel``: ``(model, options)``.
+    """Which BLER model describes ``channel``, read from its fading description: ``(model, options)``.
 
-    * ``AWGNChannel`` → ``"awgn"``.
-    * Rayleigh / Rician with ``coherence=None`` (one fade per image) → ``"block"``, ``shared=True``.
-    * with ``coherence`` ≤ 32 symbols (≥ 15 independent fades in every codeword) → ``"rayleigh-fast"``
-      (for Rician too: a conservative stand-in, Rician fades less).
-    * with a longer ``coherence`` → ``"block"`` with a fade per codeword (conservative: a codeword
-      that spans several blocks does better).
-    * anything else (``ofdm-tdl``) → ``"rayleigh-fast"``: per-slot normalised OFDM fades within a
-      codeword, less than i.i.d. Rayleigh per symbol, so this is the cautious choice.
+    * no fading (``law == "none"``) → ``"awgn"``.
+    * ``coherence=None`` (one fade per image) → ``"block"`` with ``shared=True``, averaged over the
+      channel's own ``|h|²`` law (Rayleigh or Rician).
+    * ``coherence`` ≤ :data:`FAST_FADING_COHERENCE` symbols → ``"rayleigh-fast"`` (for Rician too: a
+      conservative stand-in, Rician fades less). OFDM over TDL describes itself as Rayleigh per
+      symbol (a stand-in: per-slot normalised OFDM fades less within a codeword), so it lands here.
+    * a longer ``coherence`` → ``"block"`` with a fade per codeword (conservative: a codeword that
+      spans several blocks does better).
     """
-    from mllmsc.channel import AWGNChannel
-
-    if isinstance(channel, AWGNChannel):
+    fading = channel.fading
+    if fading.law == "none":
         return "awgn", {}
-    if isinstance(channel, RayleighChannel):
-        k = channel.k_factor if isinstance(channel, RicianChannel) else 0.0
-        if channel.coherence is None:
-            return "block", {"k_factor": k, "shared": True}
-        if channel.coherence <= 32:
-            return "rayleigh-fast", {}
-        return "block", {"k_factor": k, "shared": False}
-    return "rayleigh-fast", {}
+    if fading.coherence is None:
+        return "block", {"fading": fading, "shared": True}
+    if fading.coherence <= FAST_FADING_COHERENCE:
+        return "rayleigh-fast", {}
+    return "block", {"fading": fading, "shared": False}
 
 
 def select_mcs(
@@ -471,13 +453,13 @@ def simulate_bler(
     return errors, done
 
 
-def _shannon_snr_db(model: str, efficiency: float) -> float:
-    """SNR (dB) at which Gaussian-input capacity equals ``efficiency`` bit/symbol."""
-    if model == "awgn":
+def _shannon_snr_db(fading: Fading, efficiency: float) -> float:
+    """SNR (dB) at which the Gaussian-input (ergodic) capacity of ``fading`` equals ``efficiency``."""
+    if fading.law == "none":  # the inverse in closed form
         return 10 * math.log10(2**efficiency - 1)
 
     def gap(s_db: float) -> float:
-        return rayleigh_ergodic_capacity(s_db) - efficiency
+        return fading.ergodic_capacity(s_db) - efficiency
 
     return float(optimize.brentq(gap, -30, 60))
 
@@ -512,7 +494,7 @@ def build_table(
         snr = np.round(np.arange(lo, hi + step / 2, step), 3)
         bler_out, count_out = {}, {}
         for mcs in MCS_TABLE:
-            limit = _shannon_snr_db(model, mcs.spectral_efficiency)
+            limit = _shannon_snr_db(channels[model].fading, mcs.spectral_efficiency)
             bler = np.ones(len(snr))
             count = np.zeros(len(snr), dtype=int)
             clean = 0

@@ -6,7 +6,10 @@
 >>> out.y, out.h, out.noise_var
 
 Every channel maps complex ``z`` ``[B, ...]`` with unit average power to a
-:class:`~mllmsc.types.ChannelOutput` with ``noise_var = 10^(-snr_db/10)`` per complex symbol.
+:class:`~mllmsc.types.ChannelOutput` with ``noise_var = 10^(-snr_db/10)`` per complex symbol, and
+describes its fading once as a :class:`Fading` (``channel.fading``: the law of ``|h|²``, its
+coherence, ``expectation``/``cdf``/``ergodic_capacity``), which capacity, MCS choice and BER
+closed forms read instead of the channel's type.
 
 ======== ==========================================================================
 name     what
@@ -23,6 +26,7 @@ from mllmsc.channel.base import Channel, noise_variance
 from mllmsc.channel.fading import RayleighChannel, RicianChannel, mmse_equalize
 from mllmsc.channel.ofdm import OFDMTDLChannel
 from mllmsc.channel.power import power_normalize, power_scale
+from mllmsc.channel.statistics import Fading
 from mllmsc.registry import Registry
 
 CHANNELS: Registry[Channel] = Registry("channel")
@@ -35,6 +39,7 @@ __all__ = [
     "CHANNELS",
     "AWGNChannel",
     "Channel",
+    "Fading",
     "OFDMTDLChannel",
     "RayleighChannel",
     "RicianChannel",

@@ -6,6 +6,7 @@ import sionna.phy.channel as sch
 import torch
 
 from mllmsc.channel.base import Channel, SeededBlock
+from mllmsc.channel.statistics import Fading
 from mllmsc.types import ChannelOutput
 
 
@@ -19,6 +20,11 @@ class AWGNChannel(Channel):
     Shapes:
         z: ``[B, ...]`` complex64 → y: same; h: ``None``; noise_var: ``[B]``.
     """
+
+    @property
+    def fading(self) -> Fading:
+        """No fading: ``|h|² = 1``."""
+        return Fading.none()
 
     def transmit(
         self, z: torch.Tensor, noise_var: torch.Tensor, generator: torch.Generator | None

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from mllmsc.channel.statistics import Fading
 from mllmsc.types import ChannelOutput
 
 
@@ -68,8 +69,9 @@ class SeededBlock:
 class Channel(nn.Module):
     """Base class: ``forward(z, snr_db, *, generator=None) -> ChannelOutput``.
 
-    Subclasses implement :meth:`transmit`. The input must be complex with a batch axis first;
-    the transmitter normalises its power (:func:`mllmsc.channel.power_normalize`), not the channel.
+    Subclasses implement :meth:`transmit` and :attr:`fading`. The input must be complex with a
+    batch axis first; the transmitter normalises its power (:func:`mllmsc.channel.power_normalize`),
+    not the channel.
     """
 
     def __init__(self) -> None:
@@ -113,6 +115,14 @@ class Channel(nn.Module):
             raise TypeError(f"channel input must be complex64 (Sionna single precision), got {z.dtype}")
         noise_var = noise_variance(snr_db, z.shape[0], z.device)
         return self.transmit(z, noise_var, generator)
+
+    @property
+    def fading(self) -> Fading:
+        """The statistics of this channel's ``h`` (law of ``|h|²``, coherence), described once.
+
+        Callers that need them (capacity, MCS choice, BER closed forms) read this, never the type.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not describe its fading statistics")
 
     def transmit(
         self, z: torch.Tensor, noise_var: torch.Tensor, generator: torch.Generator | None

@@ -17,6 +17,7 @@ import torch
 
 from mllmsc.channel.awgn import _SionnaAWGN
 from mllmsc.channel.base import Channel, SeededBlock
+from mllmsc.channel.statistics import Fading
 from mllmsc.types import ChannelOutput
 
 Csi = Literal["equalize", "decoder"]
@@ -46,6 +47,11 @@ class RayleighChannel(Channel):
             raise ValueError(f"csi must be 'equalize' or 'decoder', got {csi!r}")
         self.coherence = coherence
         self.csi = csi
+
+    @property
+    def fading(self) -> Fading:
+        """``|h|² ~ Exp(1)``, one ``h`` per :attr:`coherence` symbols."""
+        return Fading.rayleigh(self.coherence)
 
     def draw_h(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """One Rayleigh realisation for every symbol of ``z``, constant within each block.
@@ -125,6 +131,11 @@ class RicianChannel(RayleighChannel):
             raise ValueError(f"k_factor must be >= 0, got {k_factor}")
         self.k_factor = float(k_factor)
         self.los_phase = float(los_phase)
+
+    @property
+    def fading(self) -> Fading:
+        """``2(K+1)|h|²`` noncentral χ² (2 degrees of freedom, noncentrality ``2K``); ``K = ∞``: none."""
+        return Fading.rician(self.k_factor, self.coherence)
 
     def draw_h(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         diffuse = super().draw_h(z, generator)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -36,13 +37,11 @@ def channel(
     from mllmsc.channel import CHANNELS
     from mllmsc.eval.uncoded import measure_uncoded, theory_ber
 
-    kwargs: dict = {}
-    if channel in ("rayleigh", "rician"):
-        kwargs = dict(coherence=coherence, csi="decoder")
-        if channel == "rician":
-            kwargs["k_factor"] = k_factor
-    elif channel == "ofdm-tdl":
-        kwargs = dict(model=tdl_model, csi="decoder")
+    # Each option goes to the channels that take it (by their signature, not their name); the raw
+    # output with h (csi="decoder") is what measure_uncoded needs.
+    offered = {"model": tdl_model, "coherence": coherence, "csi": "decoder", "k_factor": k_factor}
+    accepted = inspect.signature(CHANNELS.get(channel)).parameters
+    kwargs = {key: value for key, value in offered.items() if key in accepted}
     try:
         block = CHANNELS.build(channel, **kwargs)
     except ValueError as err:
@@ -54,7 +53,7 @@ def channel(
         point = measure_uncoded(
             block, snr_db, modulation=modulation, num_symbols=symbols, generator=generator
         )
-        theory = theory_ber(channel, snr_db, **kwargs) if modulation == "qpsk" else None
+        theory = theory_ber(block, snr_db) if modulation == "qpsk" else None
         rows.append({**point.__dict__, "theory_ber": theory})
 
     table = Table(title=f"uncoded {modulation.upper()} over {channel} ({symbols} symbols per point)")

@@ -58,7 +58,6 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 #: Radius ranges as fractions of the image side (disjoint, so "small" and "large" are absolute).
 SIZES = {"small": (0.06, 0.09), "large": (0.14, 0.20)}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp")
 
 _ROWS = ("top", "middle", "bottom")
 _COLS = ("left", "centre", "right")
@@ -257,13 +256,18 @@ def photo_background(rng: np.random.Generator, side: int, photos: Sequence[Path]
 
 
 def list_backgrounds(folder: str | os.PathLike[str] | None) -> list[Path]:
-    """The image files of ``folder`` (sorted); ``[]`` for ``None``. A folder with none is an error."""
+    """The image files of ``folder`` (sorted); ``[]`` for ``None``. A folder with none is an error.
+
+    Which files are images is :func:`mllmsc.data.io.list_images`'s rule (its ``IMAGE_SUFFIXES``).
+    """
     if folder is None:
         return []
+    from mllmsc.data.io import IMAGE_SUFFIXES, list_images  # torch only when photos are asked for
+
     p = Path(folder)
-    if not p.is_dir():
+    if not p.is_dir():  # checked here too: the message names the option
         raise UserError(f"--backgrounds {p}: not a folder")
-    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_images(p)
     if not files:
         raise UserError(f"--backgrounds {p}: no images ({', '.join(IMAGE_SUFFIXES)}) in it")
     return files

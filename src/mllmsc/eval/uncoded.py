@@ -2,8 +2,10 @@
 
 The sanity check of every channel: send QPSK (Sionna's ``Mapper``/``Demapper``) or Gaussian symbols,
 measure the received SNR ``E|h z|² / E|y − h z|²`` and the hard-decision BER, and set them beside the
-closed forms (AWGN: ``Q(√SNR)``; Rayleigh: ``½(1 − √(γ/(1+γ)))`` with ``γ = Eb/N0 = SNR/2``;
-Rician: the Rayleigh/AWGN kernel averaged over the Rician ``|h|²`` by quadrature).
+closed forms, chosen by the channel's own fading description (``channel.fading``), not its name:
+no fading: ``Q(√SNR)``; Rayleigh: ``½(1 − √(γ/(1+γ)))`` with ``γ = Eb/N0 = SNR/2``; Rician: the AWGN
+kernel averaged over the Rician ``|h|²`` (:meth:`mllmsc.channel.Fading.expectation`). A channel whose
+description is only a stand-in (``exact=False``, OFDM over TDL) gets no theory.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
-from scipy import integrate, special, stats
+from scipy import special
 
-from mllmsc.channel import Channel, power_normalize
+from mllmsc.channel import Channel, Fading, power_normalize
 
 Modulation = Literal["qpsk", "gaussian"]
 
@@ -36,36 +39,34 @@ def qpsk_ber_rayleigh(snr_db: float) -> float:
     return 0.5 * (1 - math.sqrt(g / (1 + g)))
 
 
-def qpsk_ber_rician(snr_db: float, k_factor: float) -> float:
-    """QPSK over flat Rician fading: ``E[Q(√(SNR |h|²))]`` with ``E|h|² = 1``, by quadrature.
+def qpsk_ber(fading: Fading, snr_db: float) -> float:
+    """Uncoded QPSK with coherent detection over flat fading ``fading``: ``E[Q(√(SNR |h|²))]``.
 
-    ``2(K+1)|h|²`` is noncentral χ² with 2 degrees of freedom and noncentrality ``2K``.
+    Closed forms where they exist (no fading, Rayleigh), else the fading's quadrature. The
+    coherence does not matter: it changes how errors cluster, not how many there are on average.
     """
-    if math.isinf(k_factor):
+    if fading.law == "none":
         return qpsk_ber_awgn(snr_db)
-    snr = 10 ** (snr_db / 10)
-    scale = 2 * (k_factor + 1)
-    dist = stats.ncx2(df=2, nc=2 * k_factor) if k_factor > 0 else stats.chi2(df=2)
-
-    def integrand(u: float) -> float:
-        return 0.5 * special.erfc(math.sqrt(snr * u / scale) / math.sqrt(2)) * dist.pdf(u)
-
-    # Integrate over the bulk of the distribution only: for large K the pdf is a narrow spike that
-    # quad over [0, ∞) would step over.
-    lo, hi = dist.ppf(1e-12), dist.isf(1e-12)
-    value, _ = integrate.quad(integrand, lo, hi, points=[dist.mean()], limit=200)
-    return value
-
-
-def theory_ber(channel_name: str, snr_db: float, **channel_kwargs) -> float | None:
-    """Closed-form QPSK BER for a registered channel, or ``None`` where there is none here."""
-    if channel_name == "awgn":
-        return qpsk_ber_awgn(snr_db)
-    if channel_name == "rayleigh":
+    if fading.law == "rayleigh":
         return qpsk_ber_rayleigh(snr_db)
-    if channel_name == "rician":
-        return qpsk_ber_rician(snr_db, float(channel_kwargs.get("k_factor", 4.0)))
-    return None
+    snr = 10 ** (snr_db / 10)
+    # Q(√(SNR g)) = ½ erfc(√(SNR g / 2)), vectorised over the quadrature nodes.
+    return fading.expectation(lambda g: 0.5 * special.erfc(np.sqrt(snr * g / 2)))
+
+
+def qpsk_ber_rician(snr_db: float, k_factor: float) -> float:
+    """QPSK over flat Rician fading with ``E|h|² = 1`` (``K = 0``: Rayleigh, ``∞``: AWGN)."""
+    return qpsk_ber(Fading.rician(k_factor), snr_db)
+
+
+def theory_ber(channel: Channel | Fading, snr_db: float) -> float | None:
+    """Closed-form QPSK BER for ``channel`` (or its fading description), ``None`` where there is none.
+
+    ``None`` when the channel's description is a stand-in (``exact=False``): its law is what
+    other callers assume, not a theory to hold measurements against.
+    """
+    fading = channel if isinstance(channel, Fading) else channel.fading
+    return qpsk_ber(fading, snr_db) if fading.exact else None
 
 
 @dataclass(frozen=True)

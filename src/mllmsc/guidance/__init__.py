@@ -11,6 +11,7 @@ Backends (registry :data:`GUIDANCE`, default :data:`DEFAULT_GUIDANCE` = ``auto``
 name       what                                                           needs
 ========== ============================================================== ===================
 auto       the first of clipseg, tiny-refseg, saliency that is here        nothing
+           (tiny-refseg only for queries inside its world: auto.py)
 clipseg    CLIPSeg maps of the intent's noun phrases (max-combined)        CLIPSeg weights
 llava      LLaVA names the targets from image+intent+channel; CLIPSeg maps LLaVA + CLIPSeg
 saliency   spectral-residual saliency, query-agnostic                      nothing

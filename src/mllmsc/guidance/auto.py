@@ -5,22 +5,33 @@ Order (each probe is a file-system look-up, never a network call):
 1. ``clipseg`` when its weights are present locally (a folder given as ``model=``, or
    ``CIDAS/clipseg-rd64-refined`` in the Hugging Face cache, probed with
    ``huggingface_hub.try_to_load_from_cache``);
-2. ``tiny-refseg``, the embedded default, when its shipped weights exist — for queries about
-   scenes it knows (a shape, colour or place it was trained to find; see
-   :meth:`~mllmsc.guidance.refseg.TinyRefSegGuidance.grounds`); any other query goes to 3;
+2. ``tiny-refseg``, the embedded default, when its shipped weights exist — for queries inside its
+   closed world only, checked per call (see :mod:`mllmsc.guidance.refseg`)::
+
+       intent ─► every content word in its vocabulary? ─ no ──────────────────► saliency
+                   │ yes
+       x ─► tiny-refseg ─► a crisp region (vagueness ≤ MAX_VAGUENESS)? ─ no ─► saliency
+                   │ yes ─► its map
+
+   The words cannot tell a photo from a scene ("the red star" reads the same on both); the
+   model's own answer can: crisp on the scenes it knows, vague or empty on photos;
 3. ``saliency`` (query-agnostic: ``used_query=False`` says the intent was not used).
 
 A candidate that is present but fails to load is skipped, with the reason kept. The
 :class:`~mllmsc.types.ImportanceMap` names the backend that ran; :attr:`AutoGuidance.reason`
-says why it was chosen.
+says why it was chosen and, after a routed call, where that query went and why.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
+
+import torch
 
 from mllmsc.errors import UserError
-from mllmsc.guidance.base import Guidance
+from mllmsc.guidance.base import Guidance, check_images
 from mllmsc.types import ChannelState, ImportanceMap
 
 
@@ -32,8 +43,12 @@ class AutoGuidance(Guidance):
         device: where a model runs.
 
     Attributes:
-        backend: the chosen backend.
-        reason: one line on why it was chosen (what was missing).
+        backend: the chosen backend (tiny-refseg still hands queries outside its world to
+            :attr:`fallback`).
+        fallback: saliency.
+        choice: one line on why :attr:`backend` was chosen (what was missing).
+        last_route: after a call that tiny-refseg could have answered, where the query went and
+            why (``None`` otherwise).
     """
 
     name = "auto"
@@ -65,21 +80,79 @@ class AutoGuidance(Guidance):
         if self.backend is None:
             self.backend = self.fallback
         chosen = self.backend.name
-        self.reason = f"auto chose {chosen}" + (f": {'; '.join(skipped)}" if skipped else "")
+        self.choice = f"auto chose {chosen}" + (f": {'; '.join(skipped)}" if skipped else "")
         if chosen == "saliency":
-            self.reason += " (query-agnostic: the intent is not used)"
+            self.choice += " (query-agnostic: the intent is not used)"
+        if self._closed_world:
+            self.choice += (
+                " (queries with words it does not know, and images where it finds no crisp region, "
+                "go to saliency)"
+            )
+        self.last_route: str | None = None
 
-        if chosen == "tiny-refseg":
-            self.reason += " (queries naming no shape, colour or place it knows go to saliency)"
+    @property
+    def _closed_world(self) -> bool:
+        """Whether the backend knows only its own world (tiny-refseg), so each call is checked."""
+        return hasattr(self.backend, "grounds") and hasattr(self.backend, "answer")
+
+    @property
+    def reason(self) -> str:
+        """Why the backend was chosen and, after a routed call, where that query went and why."""
+        return self.choice if self.last_route is None else f"{self.choice}; {self.last_route}"
 
     def route(self, intent: str | None) -> Guidance:
-        """The backend that answers ``intent``: tiny-refseg hands queries outside its world to saliency."""
-        grounds = getattr(self.backend, "grounds", None)
-        return self.fallback if grounds is not None and not grounds(intent) else self.backend
+        """The backend the words of ``intent`` go to (the first check only; the answer is not seen)."""
+        return self.fallback if self._closed_world and not self.backend.grounds(intent) else self.backend
 
     def __call__(self, x, intent: str | None = None, csi: ChannelState | None = None) -> ImportanceMap:
-        """The routed backend's map; ``backend`` names it (``clipseg``, ``tiny-refseg``, ``saliency``)."""
-        return self.route(intent)(x, intent, csi)
+        """The map of the backend that answers; ``backend`` names it (clipseg, tiny-refseg, saliency).
+
+        Shapes:
+            x: ``[B, 3, H, W]`` in [0, 1] → soft ``[B, 1, H, W]`` float in [0, 1], mask bool same.
+        """
+        check_images(x)
+        start = time.perf_counter()
+        ran, soft, phrases, used_query = self._decide(x, intent, csi)
+        return ran.finish(soft, phrases, used_query, csi, start)
 
     def predict(self, x, intent, csi):
-        return self.route(intent).predict(x, intent, csi)
+        _, soft, phrases, used_query = self._decide(x, intent, csi)
+        return soft, phrases, used_query
+
+    def _decide(
+        self, x: torch.Tensor, intent: str | None, csi: ChannelState | None
+    ) -> tuple[Guidance, torch.Tensor, list[str], bool]:
+        """Which backend answers (whole batch), and its prediction; sets :attr:`last_route`."""
+        self.last_route = None
+        if not self._closed_world:
+            return self.backend, *self.backend.predict(x, intent, csi)
+        tiny = self.backend
+        name = tiny.name
+        if not tiny.grounds(intent):
+            unknown = tiny.unknown_words(intent)
+            if unknown:
+                why = f"{name} does not know {', '.join(repr(w) for w in unknown)}"
+            else:
+                why = "the query names nothing" if intent and intent.strip() else "there is no query"
+            return self._to_fallback(x, intent, csi, why)
+        soft, phrases, used_query, vague = tiny.answer(x, intent)
+        from mllmsc.guidance.refseg import MAX_VAGUENESS
+
+        worst = float(vague.max())
+        if worst > MAX_VAGUENESS:  # one vague item sends the batch: one backend per map
+            why = (
+                f"{name} found no region"
+                if math.isinf(worst)
+                else f"{name}'s map is vague (its uncertain rim is {worst:.1f}x the region it marks)"
+            )
+            return self._to_fallback(x, intent, csi, why + ", as on images unlike the scenes it knows")
+        self.last_route = f"this query went to {name}: it knows every word and found a crisp region"
+        return tiny, soft, phrases, used_query
+
+    def _to_fallback(
+        self, x: torch.Tensor, intent: str | None, csi: ChannelState | None, why: str
+    ) -> tuple[Guidance, torch.Tensor, list[str], bool]:
+        self.last_route = (
+            f"this query went to {self.fallback.name} (query-agnostic: the intent is not used): {why}"
+        )
+        return self.fallback, *self.fallback.predict(x, intent, csi)

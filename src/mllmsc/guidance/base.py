@@ -118,12 +118,26 @@ class Guidance:
         Shapes:
             x: ``[B, 3, H, W]`` in [0, 1] → soft ``[B, 1, H, W]`` float in [0, 1], mask bool same.
         """
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape [B, 3, H, W], got {tuple(x.shape)}")
-        if x.shape[-1] == 0 or x.shape[-2] == 0 or x.shape[0] == 0:
-            raise ValueError(f"x is empty: {tuple(x.shape)}")
+        check_images(x)
         start = time.perf_counter()
         soft, phrases, used_query = self.predict(x, intent, csi)
+        return self.finish(soft, phrases, used_query, csi, start)
+
+    def finish(
+        self,
+        soft: torch.Tensor,
+        phrases: list[str],
+        used_query: bool,
+        csi: ChannelState | None,
+        start: float,
+    ) -> ImportanceMap:
+        """This backend's :class:`ImportanceMap` of a predicted soft map: clamp, channel rule, mask.
+
+        ``start`` is the ``time.perf_counter()`` at which the call began (the latency counts from it).
+
+        Shapes:
+            soft: ``[B, 1, H, W]`` → the map's soft and mask, ``[B, 1, H, W]`` float32 and bool.
+        """
         soft = soft.clamp(0, 1).to(torch.float32)
         if self.channel_aware:
             soft, mask = tighten(soft, keep_fraction(csi), self.threshold)
@@ -143,6 +157,14 @@ class Guidance:
     ) -> tuple[torch.Tensor, list[str], bool]:
         """Soft map ``[B, 1, H, W]``, the phrases targeted, whether the intent was used."""
         raise NotImplementedError
+
+
+def check_images(x: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` is a non-empty batch of RGB images ``[B, 3, H, W]``."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"x must have shape [B, 3, H, W], got {tuple(x.shape)}")
+    if x.shape[-1] == 0 or x.shape[-2] == 0 or x.shape[0] == 0:
+        raise ValueError(f"x is empty: {tuple(x.shape)}")
 
 
 class UniformGuidance(Guidance):

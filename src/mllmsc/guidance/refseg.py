@@ -8,9 +8,28 @@ and joint pixel-word attention, U-Net decoder) is trained by this project on syn
 ("what colour is the ring?", "the star left of the blue circle"); the soft map is
 ``sigmoid(logits)`` resized to the image.
 
-It knows the scene generator's world: shapes, colours and places. :meth:`TinyRefSegGuidance.grounds`
-says whether a query names any of them; ``auto`` hands queries that do not (e.g. "the dog") to
-saliency instead of letting the model guess.
+It knows a closed world: the words of its own vocabulary (``vocab`` in its ``config.json``) and
+the synthetic scenes it was trained on. ``auto`` uses it only inside that world, in two checks::
+
+    intent ─► grounds?  every content word is in the vocabulary ─ no ─► saliency
+                 │ yes
+    x ─► model ─► vagueness ≤ MAX_VAGUENESS?  (the uncertain rim is no larger than the region)
+                 │ no ─► saliency                  │ yes ─► its map
+
+* :meth:`TinyRefSegGuidance.grounds`, on the words: a word outside the vocabulary reaches the model
+  as ``<unk>``, so a query that needs one ("the dog", "the astronaut's face") asks about something
+  it was never shown. Function words (:data:`FUNCTION_WORDS`: articles, pronouns, auxiliaries,
+  question words, non-spatial prepositions) carry no referent and are exempt; spatial words are
+  not (a relation the model does not know cannot be resolved). The vocabulary already holds every
+  form the model was trained with (``star`` and ``stars``), so no plural is derived: a plural it
+  lacks would reach it as ``<unk>`` too.
+* :func:`vagueness`, on the answer: the words alone cannot tell a photo from a scene ("the red
+  star" is a scene query on any image), the model can. On the scenes it was trained on it draws a
+  crisp region: the pixels it is unsure of (``0.1 < p < 0.9``) are fewer than those it marks
+  (``p >= 0.5``) for 97.5 % of 637 generated scene queries (procedural and photo backgrounds); on
+  photos it marks nothing or a vague smear, and only 29 % of 392 photo × scene-query pairs (the
+  Kodak set and scikit-image's photos) pass. "the red star" on scikit-image's astronaut marks
+  0.5 % of the image with a rim 4.4 times that area.
 """
 
 from __future__ import annotations
@@ -50,8 +69,42 @@ def _load_model(path: Path) -> torch.nn.Module:
     return TinyRefSeg.from_pretrained(path).eval()
 
 
-#: Words tiny-refseg can ground in an image besides the shape and colour names (places).
-_PLACE_WORDS = frozenset({"left", "right", "top", "bottom", "centre", "center", "middle", "corner"})
+#: English closed-class words with no visual referent: a query may hold them whether or not the
+#: model's vocabulary does (they become ``<unk>`` and change nothing it must find). Spatial
+#: prepositions ("above", "behind", "near") are left out on purpose: they name a relation.
+FUNCTION_WORDS = frozenset(
+    word
+    for group in (
+        "a an the this that these those some any each every all both either neither another other such",
+        "i me my mine we us our ours you your yours it its they them their he him his she her one ones",
+        "s t",  # what the tokenizer leaves of "astronaut's", "don't"
+        "of in on at to for with by from about as into onto",  # non-spatial (or generic) prepositions
+        "and or but nor so if then than",
+        "is are was were be been being am do does did doing done have has had",
+        "can could will would shall should may might must",
+        "what which where who whom whose how why when whatever whichever",
+        "please there here just also very really",
+    )
+    for word in group.split()
+)
+
+#: The vaguest answer ``auto`` takes from tiny-refseg (see :func:`vagueness`): an uncertain rim as
+#: large as the region itself.
+MAX_VAGUENESS = 1.0
+
+
+def vagueness(soft: torch.Tensor) -> torch.Tensor:
+    """How unsure a map is of its region: pixels with ``0.1 < p < 0.9`` per pixel with ``p >= 0.5``.
+
+    Measured at the model's own resolution (resizing would widen the rim). ``inf`` where the map
+    marks nothing; ``0`` for a map that is all ones (no query).
+
+    Shapes:
+        soft: ``[B, 1, h, w]`` in [0, 1] → ``[B]`` float32.
+    """
+    rim = ((soft > 0.1) & (soft < 0.9)).flatten(1).sum(1).float()
+    area = (soft >= 0.5).flatten(1).sum(1).float()
+    return torch.where(area > 0, rim / area.clamp_min(1), torch.full_like(rim, float("inf")))
 
 
 class TinyRefSegGuidance(Guidance):
@@ -78,20 +131,47 @@ class TinyRefSegGuidance(Guidance):
         self.device = device
         self.model = _load_model(path).to(device)
 
-    def grounds(self, intent: str | None) -> bool:
-        """Whether ``intent`` names a shape, colour or place the model was trained to find."""
-        from mllmsc.data.scenes import COLOURS, SHAPES
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """The words the model was trained with (its config's ``vocab``, without ``<pad>``/``<unk>``)."""
+        return frozenset(self.model.config.vocab[2:])
+
+    def content_words(self, intent: str | None) -> list[str]:
+        """The words of ``intent`` (the model's own tokenizer) that are not :data:`FUNCTION_WORDS`."""
         from mllmsc.guidance.tiny_refseg_model import tokenize
 
-        known = set(SHAPES) | {f"{s}s" for s in SHAPES} | {"crosses"} | set(COLOURS) | _PLACE_WORDS
-        return bool(intent) and any(w in known and w in self.model.index for w in tokenize(intent))
+        return [w for w in tokenize(intent or "") if w not in FUNCTION_WORDS]
+
+    def unknown_words(self, intent: str | None) -> list[str]:
+        """The content words of ``intent`` outside the model's vocabulary, each once, in order."""
+        known = self.vocabulary
+        return list(dict.fromkeys(w for w in self.content_words(intent) if w not in known))
+
+    def grounds(self, intent: str | None) -> bool:
+        """Whether ``intent`` reads as a query about the model's world (see the module docstring).
+
+        It must have a content word, and every content word must be in the model's vocabulary.
+        """
+        return bool(self.content_words(intent)) and not self.unknown_words(intent)
 
     @torch.inference_mode()
-    def predict(self, x, intent, csi):
+    def answer(
+        self, x: torch.Tensor, intent: str | None
+    ) -> tuple[torch.Tensor, list[str], bool, torch.Tensor]:
+        """The map for ``intent`` and how vague it is (:func:`vagueness`, at the model's resolution).
+
+        Shapes:
+            x: ``[B, 3, H, W]`` → soft ``[B, 1, H, W]`` in [0, 1], phrases, used_query, vagueness ``[B]``.
+        """
         b, _, h, w = x.shape
         if not intent or not intent.strip():
-            return x.new_ones(b, 1, h, w), [], False
+            return x.new_ones(b, 1, h, w), [], False, torch.zeros(b)
         logits = self.model(x.to(self.device), [intent] * b)
         soft = torch.sigmoid(logits.float())
+        vague = vagueness(soft).cpu()
         soft = torch.nn.functional.interpolate(soft, size=(h, w), mode="bilinear", align_corners=False)
-        return soft.to(x.device), [intent.strip()], True
+        return soft.to(x.device), [intent.strip()], True, vague
+
+    def predict(self, x, intent, csi):
+        soft, phrases, used_query, _ = self.answer(x, intent)
+        return soft, phrases, used_query
