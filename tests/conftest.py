@@ -65,3 +65,19 @@ def photo_path(tmp_path_factory):
     image.save(path)
     assert np.asarray(Image.open(path)).shape == (96, 128, 3)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_vqa_dir(tmp_path_factory):
+    """A tiny random TinyVQA (receiver answerer) saved through the shipped weights' save/load path."""
+    from mllmsc.guidance.tiny_refseg_model import TinyRefSegConfig
+    from mllmsc.tasks.tiny_vqa_model import TinyVQA, TinyVQAConfig
+
+    torch.manual_seed(0)
+    words = ("<pad>", "<unk>", "what", "colour", "is", "the", "ring", "how", "many", "squares")
+    grounding = TinyRefSegConfig(
+        vocab=words, image_size=32, widths=(4, 8, 8), stem=4, embed=8, attn_layers=1, heads=2
+    )
+    path = tmp_path_factory.mktemp("tiny-vqa")
+    TinyVQA(TinyVQAConfig(grounding=grounding, hidden=16)).save_pretrained(path)
+    return path

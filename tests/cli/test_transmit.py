@@ -122,3 +122,51 @@ def test_missing_weights_and_clobbering_outputs_are_refused(tmp_path, photo_path
     before = victim.read_bytes()
     assert main(["transmit", str(victim), "--out", str(tmp_path), "--weights", str(tiny_codec_dir)]) == 2
     assert victim.read_bytes() == before
+
+
+def test_answer_adds_the_task_block_and_the_answer_to_the_report(
+    tmp_path, photo_path, tiny_codec_dir, tiny_vqa_dir
+):
+    from mllmsc.tasks.answers import VOCABULARY
+
+    code, out = run(
+        tmp_path, photo_path, tiny_codec_dir,
+        "--query", "what colour is the ring?", "--answer", "--answerer-weights", str(tiny_vqa_dir),
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    task = report["task"]
+    assert set(task) == {"question", "answer", "answerer", "confidence"}
+    assert task["question"] == "what colour is the ring?" and task["answerer"] == "tiny-vqa"
+    assert task["answer"] in VOCABULARY["colour"] and 0 < task["confidence"] <= 1
+    assert set(report) == CONTRACT | {"task"}
+
+
+def test_a_question_the_answerer_cannot_read_gets_null_and_a_reason(
+    tmp_path, photo_path, tiny_codec_dir, tiny_vqa_dir
+):
+    code, out = run(
+        tmp_path, photo_path, tiny_codec_dir,
+        "--query", "is this a good photo?", "--answer", "--answerer-weights", str(tiny_vqa_dir),
+    )  # fmt: skip
+    assert code == 0
+    task = json.loads((out / "report.json").read_text())["task"]
+    assert task["answer"] is None and task["confidence"] is None and "not a question about" in task["reason"]
+
+
+def test_answer_without_a_question_or_weights_exits_2(tmp_path, photo_path, tiny_codec_dir, capsys):
+    code, out = run(tmp_path, photo_path, tiny_codec_dir, "--answer")
+    err = capsys.readouterr().err
+    assert code == 2 and "--query" in err and err.count("\n") == 1
+    code, out = run(
+        tmp_path,
+        photo_path,
+        tiny_codec_dir,
+        "--query",
+        "how many?",
+        "--answer",
+        "--answerer-weights",
+        str(tmp_path),
+    )
+    assert code == 2 and "config.json" in capsys.readouterr().err
+    assert not (out / "report.json").exists()

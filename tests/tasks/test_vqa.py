@@ -4,10 +4,8 @@ import pytest
 import torch
 
 from mllmsc.errors import UserError
-from mllmsc.guidance.tiny_refseg_model import TinyRefSegConfig
 from mllmsc.tasks import ANSWERERS
 from mllmsc.tasks.answers import VOCABULARY, question_kind
-from mllmsc.tasks.tiny_vqa_model import TinyVQA, TinyVQAConfig
 from mllmsc.tasks.vqa import Answer, answer_from_text
 
 QUESTIONS = [
@@ -16,19 +14,6 @@ QUESTIONS = [
     "what shape is at the top right?",
     "where is the blue heart?",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_vqa_dir(tmp_path_factory):
-    """A tiny random TinyVQA saved through the shipped weights' save/load path."""
-    torch.manual_seed(0)
-    words = ("<pad>", "<unk>", "what", "colour", "is", "the", "ring", "how", "many", "squares")
-    grounding = TinyRefSegConfig(
-        vocab=words, image_size=32, widths=(4, 8, 8), stem=4, embed=8, attn_layers=1, heads=2
-    )
-    path = tmp_path_factory.mktemp("tiny-vqa")
-    TinyVQA(TinyVQAConfig(grounding=grounding, hidden=16)).save_pretrained(path)
-    return path
 
 
 def test_tiny_vqa_answers_inside_each_question_kind(tiny_vqa_dir):

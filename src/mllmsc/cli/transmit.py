@@ -39,6 +39,13 @@ def transmit(
     weights: Path | None = typer.Option(
         None, "--weights", help="IA-JSCC folder (config.json + model.safetensors)."
     ),
+    answer: bool = typer.Option(
+        False, "--answer", help="Answer --query from the received image (report.json gains a task block)."
+    ),
+    answerer: str = typer.Option("tiny-vqa", "--answerer", help="Who answers with --answer: tiny-vqa."),
+    answerer_weights: Path | None = typer.Option(
+        None, "--answerer-weights", help="Answerer model folder (default: shipped)."
+    ),
 ) -> None:
     """Send IMAGE over a noisy channel with importance-aware deep JSCC and report what arrived."""
     report = send_image(
@@ -55,6 +62,7 @@ def transmit(
         roi_mask=roi_mask,
         seed=seed,
         weights=weights,
+        answerer=(answerer, answerer_weights) if answer else None,
     )
     _print_summary(out, report)
 
@@ -74,11 +82,12 @@ def send_image(
     roi_mask: Path | None = None,
     seed: int = 0,
     weights: Path | None = None,
+    answerer: tuple[str, Path | None] | None = None,
 ) -> dict:
     """Read the files, send the image through the method registry and write the five outputs.
 
     ``--guidance uniform`` is the ``uniform-jscc`` method (no side information); every other
-    backend feeds ``ia-jscc``.
+    backend feeds ``ia-jscc``. ``answerer`` (name, weights folder) answers the query at the receiver.
 
     Returns:
         the ``report.json`` content.
@@ -92,13 +101,21 @@ def send_image(
     from mllmsc.methods import METHODS
 
     CHANNELS.get(channel)  # an unknown name fails before anything loads
+    if answerer is not None and not query:
+        raise UserError("--answer needs the question: pass --query TEXT")
     backend = build_guidance(guidance, model=guidance_model, mask=str(mask) if mask else None, box=box)
     x = read_image(image)[None]
     eval_mask = read_mask(roi_mask, size=tuple(x.shape[-2:]))[None] if roi_mask is not None else None
     method = METHODS.build("uniform-jscc" if guidance == "uniform" else "ia-jscc", weights=weights)
+    task = None
+    if answerer is not None:
+        from mllmsc.tasks import ANSWERERS
+
+        name, folder = answerer
+        task = ANSWERERS.build(name, **({"weights": folder} if folder is not None else {}))
     result, report = transmit_image(
         x, method=method, channel=channel, snr_db=snr_db, cbr=cbr, guidance=backend, query=query,
-        seed=seed, roi=eval_mask, image_name=str(image),
+        seed=seed, roi=eval_mask, image_name=str(image), answerer=task,
     )  # fmt: skip
     write_transmission(out, x, result, report)
     return report
@@ -128,6 +145,14 @@ def _check_outputs_do_not_clobber_inputs(out: Path, inputs: list[Path | None]) -
             raise UserError(f"--out {out} would overwrite the input {path}; choose another folder")
 
 
+def _said(task: dict) -> str:
+    if task["answer"] is None:
+        return f"none ({task.get('reason', 'no answer')})"
+    if task["confidence"] is None:
+        return task["answer"]
+    return f"{task['answer']} (confidence {task['confidence']:.2f})"
+
+
 def _print_summary(out: Path, report: dict) -> None:
     from rich.console import Console
 
@@ -141,5 +166,6 @@ def _print_summary(out: Path, report: dict) -> None:
         f"CBR {report['cbr_used']:.4f} ({s['total']}/{s['budget']} symbols, side info {s['side_info']})\n"
         f"PSNR {fmt(m['psnr'])}  MS-SSIM {fmt(m['ms_ssim'], '')}  ROI {fmt(m['roi_psnr'])}  "
         f"background {fmt(m['background_psnr'])}  total {lat['total']:.0f} ms\n"
-        f"wrote {out}/{{received,importance,allocation,report}}.png and report.json"
+        + (f"answer ({report['task']['answerer']}): {_said(report['task'])}\n" if "task" in report else "")
+        + f"wrote {out}/{{received,importance,allocation,report}}.png and report.json"
     )

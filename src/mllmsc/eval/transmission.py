@@ -19,6 +19,7 @@ from mllmsc.types import TransmissionResult
 if TYPE_CHECKING:
     from mllmsc.guidance import Guidance
     from mllmsc.methods.base import TransmissionMethod
+    from mllmsc.tasks.vqa import Answerer
 
 #: The files :func:`write_transmission` writes (DESIGN.md §4).
 OUTPUTS = ("received.png", "importance.png", "allocation.png", "report.png", "report.json")
@@ -36,6 +37,7 @@ def transmit_image(
     seed: int = 0,
     roi: torch.Tensor | None = None,
     image_name: str = "",
+    answerer: Answerer | None = None,
 ) -> tuple[TransmissionResult, dict]:
     """Send one image and score it; returns the result and its ``report.json`` content.
 
@@ -49,6 +51,9 @@ def transmit_image(
         seed: seed of the channel's ``torch.Generator``.
         roi: the evaluation mask for ROI / background PSNR; ``None``: the guidance mask.
         image_name: what the report calls the image.
+        answerer: a receiver-side task (:mod:`mllmsc.tasks`): when given, it answers ``query`` from
+            the received image and the report gains ``"task": {"question", "answer", "answerer",
+            "confidence"}`` (``answer`` is ``null`` with a ``reason`` when it has none).
 
     Shapes:
         x: ``[1, 3, H, W]`` in [0, 1]; roi: ``[1, 1, H, W]`` bool.
@@ -62,6 +67,16 @@ def transmit_image(
     report = transmission_report(
         image=image_name, query=query, channel=channel, snr_db=snr_db, cbr=cbr, result=result, metrics=metrics
     )
+    if answerer is not None:
+        answer = answerer(result.x_hat, [query])[0]
+        report["task"] = {
+            "question": query,
+            "answer": answer.text,
+            "answerer": answer.answerer,
+            "confidence": None if answer.confidence is None else round(answer.confidence, 4),
+        }
+        if answer.reason:
+            report["task"]["reason"] = answer.reason
     return result, report
 
 
@@ -105,6 +120,10 @@ def write_transmission(out: Path, x: torch.Tensor, result: TransmissionResult, r
         alloc_caption,
         f"received: PSNR {db(m['psnr'])}, ROI {db(m['roi_psnr'])}, background {db(m['background_psnr'])}",
     )
+    if "task" in report:
+        task = report["task"]
+        said = task["answer"] if task["answer"] is not None else f"no answer ({task.get('reason', '')})"
+        captions = (*captions[:3], f"{captions[3]}\n{task['answerer']}: {said}")
     png = transmission_report_png(x[0], soft, alloc_rgb, result.x_hat[0], title=title, captions=captions)
     atomic_write_bytes(out / "report.png", png)
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
