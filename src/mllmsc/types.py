@@ -87,14 +87,19 @@ class Allocation:
     side_bits: tuple[torch.Tensor, ...] = ()
 
     @property
+    def bill(self) -> SymbolBill:
+        """The symbols this allocation spends, as every method reports them."""
+        return SymbolBill(self.budget, self.payload, self.side_info, self.height, self.width)
+
+    @property
     def total(self) -> torch.Tensor:
         """Symbols sent per image, ``[B]`` int64."""
-        return self.payload + self.side_info
+        return self.bill.total
 
     @property
     def cbr_used(self) -> torch.Tensor:
         """``total / (3·H·W)`` per image, ``[B]`` float64."""
-        return self.total.double() / (3 * self.height * self.width)
+        return self.bill.cbr_used
 
 
 @dataclass(frozen=True)

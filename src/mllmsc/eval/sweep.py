@@ -102,7 +102,7 @@ class SweepSpec:
             raise UserError(f"--data {self.data} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         for method in built:
             if method.needs_importance and self.roi_masks is None:
-                raise UserError(f"method {method.name} needs --roi-masks (its importance map is the ROI mask)")
+                raise UserError(f"method {method.name} needs --roi-masks (its importance map is the mask)")
         if self.roi_masks is not None:
             missing = [p.name for p in images if not (self.roi_masks / f"{p.stem}.png").is_file()]
             if missing:

@@ -17,7 +17,7 @@ import torch
 from mllmsc.codec import IAJSCC, allocator_for, symbol_budget
 from mllmsc.latency import StageClock
 from mllmsc.methods.base import Shared, TransmissionMethod
-from mllmsc.types import ImportanceMap, SymbolBill, TransmissionResult
+from mllmsc.types import ImportanceMap, TransmissionResult
 
 
 class JSCCMethod(TransmissionMethod):
@@ -82,5 +82,6 @@ class JSCCMethod(TransmissionMethod):
         x_hat = self.codec.receive(out, received.k.to(x.device), snr_db, gain=gain, size=(height, width))
         clock.lap("decode")
 
-        bill = SymbolBill(budget, allocation.payload, allocation.side_info, height, width)
-        return self.result(x_hat, bill, clock.laps, importance=importance, allocation=allocation, channel=out)
+        return self.result(
+            x_hat, allocation.bill, clock.laps, importance=importance, allocation=allocation, channel=out
+        )

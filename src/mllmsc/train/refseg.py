@@ -41,25 +41,23 @@ ATTEMPT_STRIDE = 1_000_000_000
 
 
 @dataclass(frozen=True)
-class RefSegTrainConfig(TrainConfig):
-    """A ``task = "refseg"`` preset (``configs/tiny_refseg.toml``); loop keys: :class:`TrainConfig`.
+class SceneTrainConfig(TrainConfig):
+    """The preset keys of every task that trains on generated scenes (refseg, vqa).
 
-    ``model.vocab`` left at its default is filled with every word of the scene generator's
-    expressions (found by drawing ``vocab_scenes`` scenes with all their expressions).
-    ``procedural_fraction`` of the training scenes get procedural backgrounds even when photos are
-    there, so the model also works where no photo folder is (tests, a fresh install). An ``init``
-    folder's vocabulary carries over with its weights.
+    Attributes:
+        backgrounds: photos the scene backgrounds are cropped from (procedural when absent).
+        procedural_fraction: share of the scenes with a procedural background even when photos
+            are there, so the model also works where no photo folder is (tests, a fresh install).
+        scene_size: side of the generated scenes in pixels.
+        val_seed, val_scenes: the validation scenes (keep the seed away from ``seed`` and from
+            the seed of the published evaluation, 0).
+        vocab_scenes: scenes drawn to collect the generator's vocabulary for a fresh model.
+        per_scene: samples taken from one scene.
+        weight_decay: AdamW's.
+        dice_weight: weight of the soft-Dice term of the grounding loss.
+        workers: data-loader processes drawing the scenes.
     """
 
-    task: str = "refseg"
-    steps: int = 8000
-    batch: int = 32
-    lr: float = 2e-3
-    lr_min: float = 5e-5
-    warmup: int = 200
-    ema_decay: float = 0.998
-    seed: int = 1
-    model: TinyRefSegConfig = field(default_factory=TinyRefSegConfig)
     backgrounds: str = "../shared/data/train"
     procedural_fraction: float = 0.2
     scene_size: int = 256
@@ -73,6 +71,32 @@ class RefSegTrainConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.per_scene < 1 or self.workers < 0:
+            raise ConfigError("per_scene must be >= 1 and workers >= 0")
+
+
+@dataclass(frozen=True)
+class RefSegTrainConfig(SceneTrainConfig):
+    """A ``task = "refseg"`` preset (``configs/tiny_refseg.toml``); loop keys: :class:`TrainConfig`,
+    scene keys: :class:`SceneTrainConfig`.
+
+    ``model.vocab`` left at its default is filled with every word of the scene generator's
+    expressions (found by drawing ``vocab_scenes`` scenes with all their expressions). An ``init``
+    folder's vocabulary carries over with its weights.
+    """
+
+    task: str = "refseg"
+    steps: int = 8000
+    batch: int = 32
+    lr: float = 2e-3
+    lr_min: float = 5e-5
+    warmup: int = 200
+    ema_decay: float = 0.998
+    seed: int = 1
+    model: TinyRefSegConfig = field(default_factory=TinyRefSegConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.task != "refseg":
             raise ConfigError(f"task: a refseg preset needs task = 'refseg', got {self.task!r}")
         if self.scene_size % (self.model.image_size // 2):
@@ -80,18 +104,16 @@ class RefSegTrainConfig(TrainConfig):
                 f"scene_size ({self.scene_size}) must be a multiple of model.image_size / 2 "
                 f"({self.model.image_size // 2}) so the target masks are exact block means"
             )
-        if self.per_scene < 1 or self.workers < 0:
-            raise ConfigError("per_scene must be >= 1 and workers >= 0")
 
 
-def _backgrounds(cfg: RefSegTrainConfig) -> list[Path]:
+def _backgrounds(cfg: SceneTrainConfig) -> list[Path]:
     from mllmsc.data.scenes import list_backgrounds
 
     folder = resolve_path(cfg.backgrounds) if cfg.backgrounds else None
     return list_backgrounds(folder) if folder is not None and folder.is_dir() else []
 
 
-def build_vocab(cfg: RefSegTrainConfig) -> tuple[str, ...]:
+def build_vocab(cfg: SceneTrainConfig) -> tuple[str, ...]:
     """``<pad>``, ``<unk>``, then every word of the generator's expressions, sorted."""
     from mllmsc.data.scenes import COLOURS, SHAPES, generate_scene
 

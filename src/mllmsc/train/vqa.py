@@ -33,8 +33,15 @@ from mllmsc.config import ConfigError
 from mllmsc.guidance.tiny_refseg_model import TinyRefSeg
 from mllmsc.tasks.tiny_vqa_model import TinyVQA, TinyVQAConfig
 from mllmsc.train.loop import resolve_path
-from mllmsc.train.refseg import SceneStream, _backgrounds, _batches, build_vocab, refseg_loss
-from mllmsc.train.trainer import TrainConfig, TrainTask
+from mllmsc.train.refseg import (
+    SceneStream,
+    SceneTrainConfig,
+    _backgrounds,
+    _batches,
+    build_vocab,
+    refseg_loss,
+)
+from mllmsc.train.trainer import TrainTask
 
 # Stride between the scene streams of successive rollback attempts (never reached by a run).
 ATTEMPT_STRIDE = 50_000_000
@@ -43,10 +50,11 @@ Batch = tuple[torch.Tensor, list[str], torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
-class VQATrainConfig(TrainConfig):
-    """A ``task = "vqa"`` preset (see ``configs/tiny_vqa.toml``).
+class VQATrainConfig(SceneTrainConfig):
+    """A ``task = "vqa"`` preset (see ``configs/tiny_vqa.toml``); loop keys:
+    :class:`~mllmsc.train.trainer.TrainConfig`, scene keys: :class:`~mllmsc.train.refseg.SceneTrainConfig`.
 
-    Attributes (besides the loop's, :class:`~mllmsc.train.trainer.TrainConfig`):
+    Attributes:
         model: the TinyVQA config; ``model.grounding`` is replaced by ``grounding_init``'s config
             on a fresh run (its vocabulary with it).
         grounding_init: a tiny-refseg folder the grounding starts from ("": from scratch, with a
@@ -60,7 +68,7 @@ class VQATrainConfig(TrainConfig):
     """
 
     task: str = "vqa"
-    steps: int = 3000
+    steps: int = 2500
     batch: int = 32
     lr: float = 1e-3
     lr_min: float = 2e-5
@@ -69,18 +77,8 @@ class VQATrainConfig(TrainConfig):
     seed: int = 3
     model: TinyVQAConfig = field(default_factory=TinyVQAConfig)
     grounding_init: str = "src/mllmsc/weights/tiny-refseg"
-    backgrounds: str = "../shared/data/train"
-    procedural_fraction: float = 0.2
-    scene_size: int = 256
-    val_seed: int = 2
-    val_scenes: int = 100
-    vocab_scenes: int = 300
-    per_scene: int = 4
-    weight_decay: float = 1e-4
     grounding_weight: float = 0.5
-    dice_weight: float = 1.0
     grounder_lr_scale: float = 0.3
-    workers: int = 1
     p_channel: float = 0.5
     channel_snr_min: float = 0.0
     channel_snr_max: float = 15.0
@@ -97,8 +95,6 @@ class VQATrainConfig(TrainConfig):
             raise ConfigError(f"scene_size ({self.scene_size}) must be a multiple of {size // 2}")
         if not 0 <= self.p_channel <= 1 or not 0 < self.channel_cbr_min <= self.channel_cbr_max <= 1:
             raise ConfigError("need 0 <= p_channel <= 1 and 0 < channel_cbr_min <= channel_cbr_max <= 1")
-        if self.per_scene < 1 or self.workers < 0:
-            raise ConfigError("per_scene must be >= 1 and workers >= 0")
 
 
 def pick_questions(scene, per_scene: int, rng: np.random.Generator) -> list:
