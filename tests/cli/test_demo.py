@@ -13,7 +13,9 @@ def test_demo_sends_the_photo_twice_and_importance_favours_the_face(tmp_path, ca
     assert main(["demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "uniform (Deep JSCC)" in printed and "importance (face box)" in printed
-    reports = {name: json.loads((out / name / "report.json").read_text()) for name in ("uniform", "importance")}
+    reports = {
+        name: json.loads((out / name / "report.json").read_text()) for name in ("uniform", "importance")
+    }
     for name, report in reports.items():
         s = report["symbols"]
         assert s["payload"] + s["side_info"] == s["total"] <= s["budget"] == 512 * 512 * 3 // 16

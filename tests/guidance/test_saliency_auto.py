@@ -86,7 +86,8 @@ def test_the_probe_reads_the_hub_cache_that_the_tests_replace_with_an_empty_one(
     # cannot change what these tests see; the probe must read that same setting.
     import huggingface_hub.constants
 
-    from mllmsc.guidance.clipseg import DEFAULT_CLIPSEG, model_present
+    from mllmsc.guidance.clipseg import DEFAULT_CLIPSEG
+    from mllmsc.hub import model_present
 
     assert not model_present(DEFAULT_CLIPSEG)
     repo = tmp_path / "models--CIDAS--clipseg-rd64-refined"

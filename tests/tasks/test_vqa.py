@@ -55,3 +55,26 @@ def test_free_text_replies_become_answers_or_reasons():
     assert answer_from_text("There are two.", QUESTIONS[1], "llava") == Answer("2", None, "llava")
     unclear = answer_from_text("Maybe red, maybe orange", QUESTIONS[0], "llava")
     assert unclear.text is None and "ambiguous" in unclear.reason
+
+
+def test_llava_answers_through_from_pretrained_and_its_replies_are_normalised(llava_dir):
+    answerer = ANSWERERS.build("llava", weights=str(llava_dir), dtype="float32", max_new_tokens=3)
+    questions = ["how many squares are there?", "what colour is the ring?"]
+    answers = answerer(torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(0)), questions)
+    assert len(answerer.last_replies) == 2 and [a.answerer for a in answers] == ["llava", "llava"]
+    for question, reply, answer in zip(questions, answerer.last_replies, answers, strict=True):
+        # a random tiny model says words of its vocabulary: whatever it says is read, or refused
+        assert answer == answer_from_text(reply, question, "llava")
+        assert answer.text is None or answer.text in VOCABULARY[question_kind(question)]
+
+
+def test_vlm_prompts_ask_for_the_form_of_answer_the_kind_needs():
+    from mllmsc.tasks.vqa import vlm_prompt
+
+    assert vlm_prompt("how many squares are there?").endswith("Answer with a number.")
+    assert "top left" in vlm_prompt("where is the blue heart?")
+
+
+def test_a_missing_llava_says_what_to_download(tmp_path):
+    with pytest.raises(UserError, match="--answerer-weights"):
+        ANSWERERS.build("llava", weights=str(tmp_path / "no-llava"))

@@ -42,7 +42,7 @@ def transmit(
     answer: bool = typer.Option(
         False, "--answer", help="Answer --query from the received image (report.json gains a task block)."
     ),
-    answerer: str = typer.Option("tiny-vqa", "--answerer", help="Who answers with --answer: tiny-vqa."),
+    answerer: str = typer.Option("tiny-vqa", "--answerer", help="Who answers with --answer: tiny-vqa (shipped) or llava (local weights)."),
     answerer_weights: Path | None = typer.Option(
         None, "--answerer-weights", help="Answerer model folder (default: shipped)."
     ),

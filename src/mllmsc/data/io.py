@@ -39,6 +39,7 @@ from mllmsc.errors import UserError
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageError",
+    "images_to_pil",
     "list_images",
     "read_image",
     "read_mask",
@@ -405,3 +406,9 @@ def write_image(path: StrPath, x: torch.Tensor) -> None:
         image.save(f, format=fmt, **options)
 
     atomic_write(path, save)
+
+
+def images_to_pil(x: torch.Tensor) -> list[Image.Image]:
+    """``[B, 3, H, W]`` in [0, 1] → 8-bit RGB PIL images (what Hugging Face processors take)."""
+    u8 = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(np.ascontiguousarray(a)) for a in u8]

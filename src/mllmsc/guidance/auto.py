@@ -54,9 +54,10 @@ class AutoGuidance(Guidance):
     name = "auto"
 
     def __init__(self, model: str | os.PathLike[str] | None = None, device: str = "cpu") -> None:
-        from mllmsc.guidance.clipseg import DEFAULT_CLIPSEG, CLIPSegGuidance, model_present
+        from mllmsc.guidance.clipseg import DEFAULT_CLIPSEG, CLIPSegGuidance
         from mllmsc.guidance.refseg import TinyRefSegGuidance, weights_present
         from mllmsc.guidance.saliency import SaliencyGuidance
+        from mllmsc.hub import model_present
 
         clipseg_id = str(model) if model is not None else DEFAULT_CLIPSEG
         skipped: list[str] = []

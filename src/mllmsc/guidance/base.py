@@ -232,12 +232,3 @@ class BoxGuidance(Guidance):
         m = x.new_zeros(b, 1, h, w)
         m[..., y0:y1, x0:x1] = 1
         return m, [], False
-
-
-def images_to_pil(x: torch.Tensor) -> list:
-    """``[B, 3, H, W]`` in [0, 1] → list of 8-bit RGB PIL images (what HF processors take)."""
-    import numpy as np
-    from PIL import Image
-
-    u8 = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(np.ascontiguousarray(a)) for a in u8]

@@ -27,20 +27,13 @@ from collections import OrderedDict
 
 import torch
 
-from mllmsc.guidance.base import Guidance, images_to_pil
-from mllmsc.guidance.clipseg import (
-    DEFAULT_CLIPSEG,
-    CLIPSegGuidance,
-    combine,
-    load_pretrained,
-    missing_model_error,
-    model_present,
-    resolve_dtype,
-)
+from mllmsc.data.io import images_to_pil
+from mllmsc.guidance.base import Guidance
+from mllmsc.guidance.clipseg import DEFAULT_CLIPSEG, CLIPSegGuidance, combine
 from mllmsc.guidance.phrases import extract_phrases, parse_answer
+from mllmsc.hub import missing_model_error, model_present
 from mllmsc.types import ChannelState
-
-DEFAULT_LLAVA = "llava-hf/llava-1.5-7b-hf"
+from mllmsc.vlm import LocalVLM
 
 # (upper bound in dB, word, how much of the image can be sent well, targets to name)
 _SNR_BUCKETS = (
@@ -157,55 +150,22 @@ class LlavaGuidance(Guidance):
         cache_size: int = 256,
         max_phrases: int = 4,
     ) -> None:
-        self.model_id = str(model) if model is not None else DEFAULT_LLAVA
         clipseg_id = str(clipseg_model) if clipseg_model is not None else DEFAULT_CLIPSEG
-        # Both probes before importing transformers (errors stay fast); CLIPSeg first, it is small.
-        for kind, name in (("CLIPSeg", clipseg_id), ("LLaVA", self.model_id)):
-            if not model_present(name):
-                raise missing_model_error(
-                    kind, name, "--guidance-model" if kind == "LLaVA" else "clipseg_model"
-                )
-        from transformers import AutoProcessor, LlavaForConditionalGeneration
-
+        # The small model's probe first: a missing CLIPSeg is reported before LLaVA loads.
+        if not model_present(clipseg_id):
+            raise missing_model_error("CLIPSeg", clipseg_id, "clipseg_model")
+        self.vlm = LocalVLM(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
+        self.model_id = self.vlm.model_id
         self.clipseg = CLIPSegGuidance(clipseg_id, device=device, max_phrases=max_phrases)
-        if dtype is None:
-            dtype = torch.bfloat16 if str(device).startswith("cpu") else torch.float16
         self.device = device
-        self.max_new_tokens = max_new_tokens
         self.max_phrases = max_phrases
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, tuple[str, list[str]]] = OrderedDict()
         self.last_answers: list[str] = []
-        self.model, self.processor = load_pretrained(
-            "LLaVA",
-            LlavaForConditionalGeneration,
-            AutoProcessor,
-            self.model_id,
-            device=device,
-            dtype=resolve_dtype(dtype, device),
-        )
 
-    def _chat(self, text: str) -> str:
-        """The full prompt string: the processor's chat template, else the LLaVA-1.5 format."""
-        image_token = getattr(self.processor, "image_token", None) or "<image>"
-        if getattr(self.processor, "chat_template", None):
-            conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-            return self.processor.apply_chat_template(conversation, add_generation_prompt=True)
-        return f"USER: {image_token}\n{text} ASSISTANT:"
-
-    @torch.inference_mode()
     def ask(self, image, intent: str | None, csi: ChannelState | None) -> str:
         """LLaVA's raw answer for one PIL image."""
-        prompt = self._chat(build_prompt(intent, csi))
-        inputs = self.processor(images=image, text=prompt, return_tensors="pt")
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        tokenizer = self.processor.tokenizer
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        out = self.model.generate(
-            **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad
-        )
-        return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+        return self.vlm.ask(image, build_prompt(intent, csi))
 
     def phrases_for_image(self, x1: torch.Tensor, image, intent, csi) -> tuple[str, list[str]]:
         """``(answer, phrases)`` for one image ``[3, H, W]``, through the cache."""

@@ -13,6 +13,7 @@ name      what
 ========= =====================================================================================
 tiny-vqa  the embedded answerer trained by this project on generated AR scenes
 oracle    the scene's ground-truth answer (``truth={question: answer}``), to check the harness
+llava     a local LLaVA answers in free text, normalised to the scene vocabulary ("Two." → "2")
 ========= =====================================================================================
 """
 
@@ -42,6 +43,16 @@ def _oracle(**kwargs: Any) -> Answerer:
     from mllmsc.tasks.vqa import OracleAnswerer
 
     return OracleAnswerer(**kwargs)
+
+
+@ANSWERERS.register("llava")
+def _llava(**kwargs: Any) -> Answerer:
+    """LLaVA from local weights (``model`` or ``weights``: folder or cached hub id; ``device``, ``dtype``)."""
+    from mllmsc.tasks.vqa import LlavaAnswerer
+
+    if "weights" in kwargs:  # the name every answerer's folder option has (--answerer-weights)
+        kwargs["model"] = kwargs.pop("weights")
+    return LlavaAnswerer(**kwargs)
 
 
 __all__ = ["ANSWERERS"]

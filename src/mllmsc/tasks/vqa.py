@@ -114,3 +114,56 @@ def answer_from_text(text: str, question: str, answerer: str) -> Answer:
     """A free-text reply (a VLM's) as an :class:`Answer` in the scene vocabulary, or ``None`` + reason."""
     normalised = normalise_answer(text, question_kind(question))
     return Answer(normalised.answer, None, answerer, normalised.reason)
+
+
+#: How a question of each kind asks the VLM to answer (short replies normalise reliably).
+_ANSWER_FORMS = {
+    "colour": "Answer with one colour word.",
+    "shape": "Answer with one shape name.",
+    "count": "Answer with a number.",
+    "where": "Answer with the part of the image: top left, top, top right, left, centre, right, "
+    "bottom left, bottom or bottom right.",
+    None: "Answer in as few words as possible.",
+}
+
+
+def vlm_prompt(question: str) -> str:
+    """The question as put to a VLM: the question, then the form of answer its kind needs."""
+    return f"{question.strip()} {_ANSWER_FORMS[question_kind(question)]}"
+
+
+class LlavaAnswerer(Answerer):
+    """A local LLaVA answers in free text; the reply is normalised to the scene vocabulary.
+
+    Args:
+        model: LLaVA folder or cached hub id (default ``llava-hf/llava-1.5-7b-hf``).
+        device, dtype, max_new_tokens: see :class:`~mllmsc.vlm.LocalVLM`.
+
+    Attributes:
+        last_replies: the raw replies of the last call (for reports and debugging).
+    """
+
+    name = "llava"
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        device: str = "cpu",
+        dtype: str | torch.dtype | None = None,
+        max_new_tokens: int = 16,
+    ) -> None:
+        from mllmsc.vlm import LocalVLM
+
+        self.vlm = LocalVLM(
+            model, device=device, dtype=dtype, max_new_tokens=max_new_tokens, option="--answerer-weights"
+        )
+        self.last_replies: list[str] = []
+
+    def answer(self, x_hat: torch.Tensor, questions: list[str]) -> list[Answer]:
+        from mllmsc.data.io import images_to_pil
+
+        images = images_to_pil(x_hat)
+        self.last_replies = [
+            self.vlm.ask(image, vlm_prompt(q)) for image, q in zip(images, questions, strict=True)
+        ]
+        return [answer_from_text(r, q, self.name) for r, q in zip(self.last_replies, questions, strict=True)]
