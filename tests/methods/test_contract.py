@@ -83,6 +83,7 @@ def test_every_method_is_reproducible_per_generator(name, shared, photo):
     ("snr", "cbr", "shape", "fragment"),
     [
         (float("nan"), 1 / 16, (1, 3, H, W), "SNR"),
+        (-400.0, 1 / 16, (1, 3, H, W), "SNR must lie in"),
         (10.0, 0.0, (1, 3, H, W), "CBR"),
         (10.0, 1.5, (1, 3, H, W), "CBR"),
         (10.0, 1 / 16, (3, H, W), "[B, 3, H, W]"),
@@ -138,3 +139,14 @@ def test_a_new_method_is_one_registration(photo):
     registry.register("identity")(Identity)
     result = registry.build("identity")(photo, None, CHANNELS.build("awgn"), 10.0, 1 / 16)
     assert torch.equal(result.x_hat, photo) and result.method == "identity"
+
+
+@pytest.mark.parametrize("name", ["uniform-jscc", "ia-jscc"])
+@pytest.mark.parametrize("channel", ["awgn", "rayleigh", "rician", "ofdm-tdl"])
+def test_jscc_is_numerically_safe_over_the_whole_supported_snr_range(name, channel, shared, photo):
+    from mllmsc.limits import SNR_MAX_DB, SNR_MIN_DB
+
+    method = METHODS.build(name, shared=shared)
+    for snr in (SNR_MIN_DB, SNR_MAX_DB):
+        out = method(photo, importance_for(photo), CHANNELS.build(channel), snr, 1 / 16)
+        assert torch.isfinite(out.x_hat).all() and out.x_hat.min() >= 0 and out.x_hat.max() <= 1

@@ -11,17 +11,28 @@ import math
 from fractions import Fraction
 
 from mllmsc.errors import UserError
+from mllmsc.limits import MAX_QUERY_CHARS, SNR_MAX_DB, SNR_MIN_DB
 
 
 def parse_snr(text: str) -> float:
-    """``"10"`` / ``"-2.5"`` → SNR in dB; must be a finite number."""
+    """``"10"`` / ``"-2.5"`` → SNR in dB, a number in [−30, 50] (:mod:`mllmsc.limits`)."""
     try:
         value = float(text)
     except ValueError:
         raise UserError(f"SNR must be a number in dB, got {text!r}") from None
     if not math.isfinite(value):
         raise UserError(f"SNR must be finite, got {text!r}")
+    if not SNR_MIN_DB <= value <= SNR_MAX_DB:
+        raise UserError(f"SNR must lie in [{SNR_MIN_DB:g}, {SNR_MAX_DB:g}] dB, got {text}")
     return value
+
+
+def parse_query(text: str) -> str:
+    """The user's intent, stripped; at most :data:`~mllmsc.limits.MAX_QUERY_CHARS` characters."""
+    text = text.strip()
+    if len(text) > MAX_QUERY_CHARS:
+        raise UserError(f"--query is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}")
+    return text
 
 
 def parse_cbr(text: str) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mllmsc.cli.args import parse_cbr, parse_snr
+from mllmsc.cli.args import parse_cbr, parse_query, parse_snr
 from mllmsc.errors import UserError
 
 OUTPUTS = ("map.png", "mask.png", "overlay.png", "guide.json")
@@ -32,7 +32,7 @@ def guide(
     report = guide_image(
         image,
         out,
-        query=query,
+        query=parse_query(query),
         guidance=guidance,
         guidance_model=guidance_model,
         snr_db=None if snr is None else parse_snr(snr),

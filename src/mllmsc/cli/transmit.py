@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from mllmsc.cli.args import parse_cbr, parse_snr
+from mllmsc.cli.args import parse_cbr, parse_query, parse_snr
 from mllmsc.errors import UserError
 
 
@@ -42,7 +42,11 @@ def transmit(
     answer: bool = typer.Option(
         False, "--answer", help="Answer --query from the received image (report.json gains a task block)."
     ),
-    answerer: str = typer.Option("tiny-vqa", "--answerer", help="Who answers with --answer: tiny-vqa (shipped) or llava (local weights)."),
+    answerer: str = typer.Option(
+        "tiny-vqa",
+        "--answerer",
+        help="Who answers with --answer: tiny-vqa (shipped) or llava (local weights).",
+    ),
     answerer_weights: Path | None = typer.Option(
         None, "--answerer-weights", help="Answerer model folder (default: shipped)."
     ),
@@ -51,7 +55,7 @@ def transmit(
     report = send_image(
         image,
         out,
-        query=query,
+        query=parse_query(query),
         snr_db=parse_snr(snr),
         cbr=parse_cbr(cbr),
         channel=channel,

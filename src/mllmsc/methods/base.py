@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from mllmsc.errors import UserError
+from mllmsc.limits import SNR_MAX_DB, SNR_MIN_DB
 from mllmsc.types import ImportanceMap, SymbolBill, TransmissionResult
 
 
@@ -118,6 +119,8 @@ def _check_inputs(x, importance, snr_db, cbr, method: TransmissionMethod) -> Non
         raise UserError(f"{method.name}: SNR and CBR must be numbers, got {snr_db!r}, {cbr!r}") from None
     if not math.isfinite(snr):
         raise UserError(f"{method.name}: SNR must be a finite number in dB, got {snr_db!r}")
+    if not SNR_MIN_DB <= snr <= SNR_MAX_DB:
+        raise UserError(f"{method.name}: SNR must lie in [{SNR_MIN_DB:g}, {SNR_MAX_DB:g}] dB, got {snr:g}")
     if not 0 < ratio <= 1:  # NaN fails too
         raise UserError(f"{method.name}: CBR must lie in (0, 1], got {cbr!r}")
     if importance is None:
