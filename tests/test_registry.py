@@ -43,3 +43,17 @@ def test_channel_registry_holds_every_channel():
     from mllmsc.channel import CHANNELS
 
     assert CHANNELS.available() == ["awgn", "ofdm-tdl", "rayleigh", "rician"]
+
+
+def test_lazy_entries_load_on_first_use_and_names_check_without_loading():
+    import sys
+
+    things: Registry = Registry("thing")
+    things.register_lazy("fraction", "fractions:Fraction")
+    things.require("fraction")
+    with pytest.raises(UnknownNameError, match="choose one of: fraction"):
+        things.require("fractal")
+    assert things.get("fraction") is sys.modules["fractions"].Fraction
+    assert things.build("fraction", numerator=1, denominator=3) == sys.modules["fractions"].Fraction(1, 3)
+    with pytest.raises(ValueError, match="module:attribute"):
+        things.register_lazy("bad", "fractions.Fraction")

@@ -21,30 +21,42 @@ ofdm-tdl OFDM over 3GPP TDL-A…E, perfect or LS-estimated CSI
 ======== ==========================================================================
 """
 
-from mllmsc.channel.awgn import AWGNChannel
-from mllmsc.channel.base import Channel, noise_variance
-from mllmsc.channel.fading import RayleighChannel, RicianChannel, mmse_equalize
-from mllmsc.channel.ofdm import OFDMTDLChannel
-from mllmsc.channel.power import power_normalize, power_scale
-from mllmsc.channel.statistics import Fading
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mllmsc.registry import Registry
 
-CHANNELS: Registry[Channel] = Registry("channel")
-CHANNELS.register("awgn")(AWGNChannel)
-CHANNELS.register("rayleigh")(RayleighChannel)
-CHANNELS.register("rician")(RicianChannel)
-CHANNELS.register("ofdm-tdl")(OFDMTDLChannel)
+if TYPE_CHECKING:
+    from mllmsc.channel.base import Channel
 
-__all__ = [
-    "CHANNELS",
-    "AWGNChannel",
-    "Channel",
-    "Fading",
-    "OFDMTDLChannel",
-    "RayleighChannel",
-    "RicianChannel",
-    "mmse_equalize",
-    "noise_variance",
-    "power_normalize",
-    "power_scale",
-]
+# Sionna takes seconds to import: the blocks load when a channel is first built, so a command
+# can check a channel's name (CHANNELS.require) before anything heavy is imported.
+CHANNELS: Registry[Channel] = Registry("channel")
+CHANNELS.register_lazy("awgn", "mllmsc.channel.awgn:AWGNChannel")
+CHANNELS.register_lazy("rayleigh", "mllmsc.channel.fading:RayleighChannel")
+CHANNELS.register_lazy("rician", "mllmsc.channel.fading:RicianChannel")
+CHANNELS.register_lazy("ofdm-tdl", "mllmsc.channel.ofdm:OFDMTDLChannel")
+
+_LAZY = {
+    "AWGNChannel": "mllmsc.channel.awgn",
+    "Channel": "mllmsc.channel.base",
+    "noise_variance": "mllmsc.channel.base",
+    "RayleighChannel": "mllmsc.channel.fading",
+    "RicianChannel": "mllmsc.channel.fading",
+    "mmse_equalize": "mllmsc.channel.fading",
+    "OFDMTDLChannel": "mllmsc.channel.ofdm",
+    "power_normalize": "mllmsc.channel.power",
+    "power_scale": "mllmsc.channel.power",
+    "Fading": "mllmsc.channel.statistics",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mllmsc.channel' has no attribute {name!r}")
+
+
+__all__ = ["CHANNELS", *sorted(_LAZY)]

@@ -60,6 +60,11 @@ def guide_image(
     device: str = "cpu",
 ) -> dict:
     """Run a guidance backend on one image file and write the four outputs; returns guide.json."""
+    from mllmsc.files import check_input_file
+    from mllmsc.guidance import GUIDANCE
+
+    check_input_file(image)  # before torch loads: a typo fails at once
+    GUIDANCE.require(guidance)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     targets = {(out / name).resolve() for name in OUTPUTS}

@@ -96,25 +96,36 @@ def send_image(
     Returns:
         the ``report.json`` content.
     """
-    _check_outputs_do_not_clobber_inputs(out, [image, mask, roi_mask])
-
+    # Everything that can be checked without torch or Sionna first: a typo fails at once.
     from mllmsc.channel import CHANNELS
+    from mllmsc.files import check_input_file
+    from mllmsc.guidance import GUIDANCE
+    from mllmsc.tasks import ANSWERERS
+
+    for path in (image, mask, roi_mask):
+        if path is not None:
+            check_input_file(path)
+    _check_outputs_do_not_clobber_inputs(out, [image, mask, roi_mask])
+    CHANNELS.require(channel)
+    GUIDANCE.require(guidance)
+    if answerer is not None:
+        ANSWERERS.require(answerer[0])
+        if not query:
+            raise UserError("--answer needs the question: pass --query TEXT")
+    if weights is not None and not weights.is_dir():
+        raise UserError(f"--weights {weights}: no such folder")
+
     from mllmsc.data.io import read_image, read_mask
     from mllmsc.eval.transmission import transmit_image, write_transmission
     from mllmsc.guidance import build_guidance
     from mllmsc.methods import METHODS
 
-    CHANNELS.get(channel)  # an unknown name fails before anything loads
-    if answerer is not None and not query:
-        raise UserError("--answer needs the question: pass --query TEXT")
     backend = build_guidance(guidance, model=guidance_model, mask=str(mask) if mask else None, box=box)
     x = read_image(image)[None]
     eval_mask = read_mask(roi_mask, size=tuple(x.shape[-2:]))[None] if roi_mask is not None else None
     method = METHODS.build("uniform-jscc" if guidance == "uniform" else "ia-jscc", weights=weights)
     task = None
     if answerer is not None:
-        from mllmsc.tasks import ANSWERERS
-
         name, folder = answerer
         task = ANSWERERS.build(name, **({"weights": folder} if folder is not None else {}))
     result, report = transmit_image(
@@ -139,7 +150,7 @@ def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:
 
 def _check_outputs_do_not_clobber_inputs(out: Path, inputs: list[Path | None]) -> None:
     """Refuse an --out folder whose report files would replace one of the user's inputs."""
-    from mllmsc.eval.transmission import OUTPUTS
+    from mllmsc.files import TRANSMIT_OUTPUTS as OUTPUTS
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")

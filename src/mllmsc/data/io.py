@@ -35,6 +35,7 @@ from PIL import Image
 
 from mllmsc.atomic import atomic_write
 from mllmsc.errors import UserError
+from mllmsc.files import ImageError, check_input_file
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -69,23 +70,6 @@ _EXIF_ORIENTATION = 0x0112
 IMAGE_SUFFIXES = (
     ".png", ".jpg", ".jpeg", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff", ".bmp", ".gif", ".ppm",
 )  # fmt: skip
-
-
-class ImageError(UserError):
-    """A file that cannot be used as an image or mask.
-
-    The message is one line, ``"<path>: <problem>"``, meant to be shown to the user as is (the CLI
-    prints it and exits with code 2).
-
-    Attributes:
-        path: the file, as the caller named it.
-        reason: what is wrong with it.
-    """
-
-    def __init__(self, path: StrPath, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = " ".join(reason.split())  # one line, whatever a decoder's message held
-        super().__init__(f"{self.path}: {self.reason}")
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -185,7 +169,7 @@ def _read_pixels(path: StrPath, *, max_pixels: int) -> tuple[np.ndarray, np.ndar
         alpha float32 ``[H, W, 1]`` in [0, 1], or ``None`` when the image has no transparency.
     """
     p = Path(path)
-    _check_regular_file(path, p)
+    check_input_file(path)
     formats = _read_formats()
     try:
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning would let a
@@ -231,21 +215,6 @@ def _read_pixels(path: StrPath, *, max_pixels: int) -> tuple[np.ndarray, np.ndar
     return _apply_orientation(colour, orientation), (
         None if alpha is None else _apply_orientation(alpha, orientation)
     )
-
-
-def _check_regular_file(path: StrPath, p: Path) -> None:
-    """Refuse what Pillow would report confusingly (or, for a FIFO, block on)."""
-    try:
-        if not p.exists():
-            raise ImageError(path, "no such file")
-        if p.is_dir():
-            raise ImageError(path, "is a directory, not an image file")
-        if not p.is_file():
-            raise ImageError(path, "not a regular file")
-        if p.stat().st_size == 0:
-            raise ImageError(path, "empty file (0 bytes)")
-    except PermissionError:
-        raise ImageError(path, "permission denied") from None
 
 
 @functools.cache

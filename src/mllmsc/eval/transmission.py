@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from mllmsc.eval.scoring import score, transmission_report
+from mllmsc.files import TRANSMIT_OUTPUTS
 from mllmsc.types import TransmissionResult
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from mllmsc.tasks.vqa import Answerer
 
 #: The files :func:`write_transmission` writes (DESIGN.md §4).
-OUTPUTS = ("received.png", "importance.png", "allocation.png", "report.png", "report.json")
+OUTPUTS = TRANSMIT_OUTPUTS
 
 
 def transmit_image(

@@ -26,16 +26,21 @@ Modules that need ``transformers`` import it only when their backend is built.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from mllmsc.errors import UserError
-from mllmsc.guidance.base import BoxGuidance, Guidance, MaskGuidance, UniformGuidance
 from mllmsc.registry import Registry
 
+if TYPE_CHECKING:
+    from mllmsc.guidance.base import Guidance
+
+# Every backend loads on first use (torch, transformers): a name can be checked
+# (GUIDANCE.require) before anything heavy is imported.
 GUIDANCE: Registry[Guidance] = Registry("guidance backend")
-GUIDANCE.register("uniform")(UniformGuidance)
-GUIDANCE.register("mask")(MaskGuidance)
-GUIDANCE.register("box")(BoxGuidance)
+GUIDANCE.register_lazy("uniform", "mllmsc.guidance.base:UniformGuidance")
+GUIDANCE.register_lazy("mask", "mllmsc.guidance.base:MaskGuidance")
+GUIDANCE.register_lazy("box", "mllmsc.guidance.base:BoxGuidance")
 
 DEFAULT_GUIDANCE = "auto"
 
@@ -105,6 +110,15 @@ def build_guidance(name: str = DEFAULT_GUIDANCE, **options: Any) -> Guidance:
             flags = ", ".join("--guidance-model" if k == "model" else k for k in extra)
             raise UserError(f"guidance {name!r} does not take {flags}")
     return factory(**given)
+
+
+_LAZY = ("BoxGuidance", "Guidance", "MaskGuidance", "UniformGuidance")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("mllmsc.guidance.base"), name)
+    raise AttributeError(f"module 'mllmsc.guidance' has no attribute {name!r}")
 
 
 __all__ = [
