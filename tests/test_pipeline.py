@@ -62,3 +62,16 @@ def test_a_method_that_needs_importance_refuses_to_run_without_guidance(methods,
 
     with pytest.raises(UserError, match="needs an importance map"):
         Pipeline(methods["ia-jscc"], CHANNELS.build("awgn"))(image(gen), 10.0, 1 / 16)
+
+
+def test_a_flat_importance_map_is_sent_as_uniform_without_side_info(methods, gen):
+    from mllmsc.types import ImportanceMap
+
+    x = image(gen)
+    zeros = torch.zeros(2, 1, 48, 80)
+    flat = ImportanceMap(soft=zeros, mask=zeros.bool(), backend="mask")
+    guided = methods["ia-jscc"](x, flat, CHANNELS.build("awgn"), 10.0, 1 / 16, generator=gen)
+    uniform = methods["uniform-jscc"](x, flat, CHANNELS.build("awgn"), 10.0, 1 / 16)
+    assert torch.all(guided.symbols.side_info == 0) and "flat" in guided.details["fallback"]
+    assert torch.equal(guided.allocation.k, uniform.allocation.k)
+    assert "fallback" not in uniform.details

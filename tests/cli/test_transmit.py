@@ -173,3 +173,26 @@ def test_answer_without_a_question_or_weights_exits_2(tmp_path, photo_path, tiny
     )
     assert code == 2 and "config.json" in capsys.readouterr().err
     assert not (out / "report.json").exists()
+
+
+def test_an_empty_mask_falls_back_to_uniform_and_says_so(
+    tmp_path, photo_path, tiny_codec_dir, capsys, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "200")
+    Image.fromarray(np.zeros((96, 128), np.uint8)).save(tmp_path / "empty.png")
+    code, out = run(tmp_path, photo_path, tiny_codec_dir, "--mask", str(tmp_path / "empty.png"))
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["symbols"]["side_info"] == 0  # no side information describing nothing
+    assert report["symbols"]["total"] <= report["symbols"]["budget"]
+    assert "flat" in report["guidance"]["fallback"]
+    assert "uniform allocation" in capsys.readouterr().out
+
+
+def test_the_summary_names_the_backend_and_whether_the_query_was_used(
+    tmp_path, photo_path, tiny_codec_dir, capsys, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, _ = run(tmp_path, photo_path, tiny_codec_dir, "--query", "the motorbike rider")
+    printed = capsys.readouterr().out
+    assert code == 0 and "guidance saliency (query NOT used)" in printed

@@ -176,7 +176,15 @@ def _print_summary(out: Path, report: dict) -> None:
     def fmt(v, unit=" dB"):
         return "null" if v is None else f"{v:.2f}{unit}"
 
+    g = report["guidance"]
+    query_note = (
+        "query used" if g["used_query"] else "[yellow]query NOT used[/]" if report["query"] else "no query"
+    )
+    guidance_line = f"guidance {g['backend']} ({query_note}), ROI {100 * g['roi_fraction']:.1f} %"
+    if "fallback" in g:
+        guidance_line += f"; [yellow]{g['fallback']}[/]"
     Console().print(
+        f"{guidance_line}\n"
         f"[bold]{report['image']}[/] → {report['channel']} at {report['snr_db']:g} dB, "
         f"CBR {report['cbr_used']:.4f} ({s['total']}/{s['budget']} symbols, side info {s['side_info']})\n"
         f"PSNR {fmt(m['psnr'])}  MS-SSIM {fmt(m['ms_ssim'], '')}  ROI {fmt(m['roi_psnr'])}  "

@@ -116,6 +116,8 @@ def transmission_report(
         "metrics": dict(metrics),
         "latency_ms": {k: round(float(v), 3) for k, v in result.latency_ms.items()},
     }
+    if "fallback" in result.details:
+        report["guidance"]["fallback"] = result.details["fallback"]
     if result.lost is not None and bool(result.lost[index]):
         report["lost"] = True
     return report

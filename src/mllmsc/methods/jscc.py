@@ -53,6 +53,7 @@ class JSCCMethod(TransmissionMethod):
         self.name = name
         self.codec = codec
         self.allocator = allocator_for(codec, allocator, **rule)
+        self.uniform = allocator_for(codec, "uniform")
         self.needs_importance = self.allocator.uses_importance
 
     @torch.inference_mode()
@@ -70,18 +71,31 @@ class JSCCMethod(TransmissionMethod):
         clock = StageClock()
         budget = symbol_budget(cbr, height, width)
         m = importance.soft if importance is not None else torch.ones(b, 1, height, width)
-        allocation = self.allocator.allocate(m, budget)
+        allocator, details = self.allocator, {}
+        if allocator.uses_importance and _flat(m):
+            # A map that singles out nothing (an empty mask, a uniform map) would pay side
+            # information to describe an even split: send as uniform, and say so.
+            allocator = self.uniform
+            details["fallback"] = "uniform allocation: the importance map is flat (it marks no region)"
+        allocation = allocator.allocate(m, budget)
         clock.lap("allocate")
 
-        conditioning = m.to(x.device) if self.allocator.uses_importance else None
+        conditioning = m.to(x.device) if allocator.uses_importance else None
         z, _, gain = self.codec.encode(x, allocation.k.to(x.device), snr_db, importance=conditioning)
         clock.lap("encode")
         out = channel(z, snr_db, generator=generator)
         clock.lap("channel")
-        received = self.allocator.receive(allocation.side_bits, budget, height, width)
+        received = allocator.receive(allocation.side_bits, budget, height, width)
         x_hat = self.codec.receive(out, received.k.to(x.device), snr_db, gain=gain, size=(height, width))
         clock.lap("decode")
 
         return self.result(
-            x_hat, allocation.bill, clock.laps, importance=importance, allocation=allocation, channel=out
-        )
+            x_hat, allocation.bill, clock.laps, importance=importance, allocation=allocation, channel=out,
+            details=details,
+        )  # fmt: skip
+
+
+def _flat(importance: torch.Tensor) -> bool:
+    """Whether every item's map is constant (``[B, 1, H, W]``)."""
+    spread = importance.flatten(1).amax(1) - importance.flatten(1).amin(1)
+    return bool((spread < 1e-6).all())
