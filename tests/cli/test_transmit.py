@@ -80,6 +80,11 @@ def test_mask_guidance_sends_side_info_and_roi_mask_is_used_for_metrics(tmp_path
     assert s["side_info"] > 0 and s["payload"] + s["side_info"] == s["total"] <= s["budget"]
     assert report["guidance"]["roi_fraction"] == pytest.approx(40 * 60 / (96 * 128))
     assert report["metrics"]["background_psnr"] is not None
+    fade = report["fade"]  # Rayleigh: the realised draw is on record
+    assert fade["mean_gain"] > 0
+    assert fade["effective_snr_db"] == pytest.approx(
+        report["snr_db"] + 10 * np.log10(fade["mean_gain"]), abs=1e-2
+    )
 
 
 @pytest.mark.parametrize(

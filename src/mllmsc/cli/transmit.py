@@ -171,6 +171,8 @@ def _said(task: dict) -> str:
 def _print_summary(out: Path, report: dict) -> None:
     from rich.console import Console
 
+    from mllmsc.eval.figures import format_cbr
+
     m, s, lat = report["metrics"], report["symbols"], report["latency_ms"]
 
     def fmt(v, unit=" dB"):
@@ -186,7 +188,8 @@ def _print_summary(out: Path, report: dict) -> None:
     Console().print(
         f"{guidance_line}\n"
         f"[bold]{report['image']}[/] → {report['channel']} at {report['snr_db']:g} dB, "
-        f"CBR {report['cbr_used']:.4f} ({s['total']}/{s['budget']} symbols, side info {s['side_info']})\n"
+        f"CBR {format_cbr(report['cbr_target'])} (used {report['cbr_used']:.4f}: {s['total']}/{s['budget']} "
+        f"symbols, side info {s['side_info']})\n"
         f"PSNR {fmt(m['psnr'])}  MS-SSIM {fmt(m['ms_ssim'], '')}  ROI {fmt(m['roi_psnr'])}  "
         f"background {fmt(m['background_psnr'])}  total {lat['total']:.0f} ms\n"
         + (f"answer ({report['task']['answerer']}): {_said(report['task'])}\n" if "task" in report else "")

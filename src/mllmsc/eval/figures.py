@@ -52,29 +52,62 @@ def overlay_image(x: torch.Tensor, soft: torch.Tensor, alpha: float = 0.55) -> t
     return (1 - weight) * x.float() + weight * red
 
 
+def format_cbr(cbr: float) -> str:
+    """A CBR as people write it: ``1/16`` when it is one over an integer, else ``0.0417``."""
+    if cbr > 0:
+        inverse = round(1 / cbr)
+        if inverse >= 1 and abs(1 / inverse - cbr) <= 1e-3 * cbr:
+            return f"1/{inverse}"
+    return f"{cbr:.4f}"
+
+
 def transmission_report_png(
     x: torch.Tensor,
     soft: torch.Tensor,
-    allocation_rgb: torch.Tensor,
+    k: torch.Tensor | None,
+    k_max: int,
     x_hat: torch.Tensor,
     *,
     title: str,
     captions: tuple[str, str, str, str],
 ) -> bytes:
-    """Original | importance | allocation | received, with the numbers; returns PNG bytes.
+    """Original | importance | symbols per cell (with a colour bar) | received; returns PNG bytes.
+
+    A constant importance map (uniform allocation) is drawn framed and labelled, so a white panel
+    does not look like a missing one; ``k = None`` (a digital link) leaves the allocation panel
+    empty with its caption. Captions wrap inside their panel.
 
     Shapes:
-        x, allocation_rgb, x_hat: ``[3, H, W]``; soft: ``[1, H, W]``.
+        x, x_hat: ``[3, H, W]``; soft: ``[1, H, W]``; k: ``[Hc, Wc]`` or ``[1, Hc, Wc]`` int.
     """
+    import textwrap
+
     plt = _pyplot()
     h, w = x.shape[-2:]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4 * h / w + 0.9))
-    panels = [to_hwc(x), soft[0].float().cpu().numpy(), to_hwc(allocation_rgb), to_hwc(x_hat)]
-    for ax, image, caption in zip(axes, panels, captions, strict=True):
-        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-        ax.set_title(caption, fontsize=9)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.4 * h / w + 1.3))
+    m = soft[0].float().cpu().numpy()
+    axes[0].imshow(to_hwc(x))
+    axes[1].imshow(m, cmap="gray", vmin=0, vmax=1)
+    if float(m.max() - m.min()) < 1e-6:
+        axes[1].text(w / 2, h / 2, "uniform: every pixel\nmatters equally", ha="center", va="center",
+                     fontsize=10, color="0.35" if m.mean() > 0.5 else "0.8")  # fmt: skip
+    if k is not None:
+        cells = k.reshape(k.shape[-2:]).float().cpu().numpy()
+        shown = axes[2].imshow(cells, cmap="viridis", vmin=0, vmax=k_max, extent=(0, w, h, 0),
+                               interpolation="nearest")  # fmt: skip
+        bar = fig.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.02, shrink=min(1.0, 1.1 * h / w))
+        bar.set_label("symbols per cell", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+    else:
+        axes[2].imshow(np.full((h, w, 3), 0.9))
+    axes[3].imshow(to_hwc(x_hat))
+    for ax, caption in zip(axes, captions, strict=True):
+        ax.set_title("\n".join(textwrap.wrap(caption, 44)), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():  # a frame around every panel, white ones included
+            spine.set_edgecolor("0.6")
+    fig.suptitle("\n".join(textwrap.wrap(title, 150)), fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

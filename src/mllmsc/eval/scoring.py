@@ -88,6 +88,7 @@ def transmission_report(
 
     ``symbols.payload + symbols.side_info == symbols.total <= symbols.budget`` and
     ``cbr_used == total / (3·H·W)`` hold by construction (they are read off the symbol bill).
+    On a fading channel ``"fade": {"mean_gain", "effective_snr_db"}`` records the realised draw.
     """
     bill = result.symbols
     payload, side = int(bill.payload[index]), int(bill.side_info[index])
@@ -116,6 +117,16 @@ def transmission_report(
         "metrics": dict(metrics),
         "latency_ms": {k: round(float(v), 3) for k, v in result.latency_ms.items()},
     }
+    channel_out = result.channel
+    if channel_out is not None and channel_out.h is not None:
+        # The realised fade, so a lucky or unlucky draw can be read as such: the mean |h|² over
+        # this image's symbols, and the SNR it amounts to.
+        h = channel_out.h[min(index, channel_out.h.shape[0] - 1)]
+        power = float(h.abs().square().double().mean())
+        report["fade"] = {
+            "mean_gain": round(power, 6),
+            "effective_snr_db": round(float(snr_db) + 10 * math.log10(max(power, 1e-30)), 3),
+        }
     if "fallback" in result.details:
         report["guidance"]["fallback"] = result.details["fallback"]
     if result.lost is not None and bool(result.lost[index]):

@@ -89,7 +89,7 @@ def write_transmission(out: Path, x: torch.Tensor, result: TransmissionResult, r
     """
     from mllmsc.atomic import atomic_write_bytes, atomic_write_text
     from mllmsc.data.io import write_image
-    from mllmsc.eval.figures import allocation_image, transmission_report_png
+    from mllmsc.eval.figures import allocation_image, format_cbr, transmission_report_png
 
     out.mkdir(parents=True, exist_ok=True)
     size = tuple(x.shape[-2:])
@@ -97,34 +97,38 @@ def write_transmission(out: Path, x: torch.Tensor, result: TransmissionResult, r
     soft = importance.soft[0] if importance is not None else torch.ones(1, *size)
     allocation = result.allocation
     if allocation is not None:
-        alloc_rgb = allocation_image(allocation.k[0], allocation.k_max, size)
-        alloc_caption = f"symbols per cell (max {allocation.k_max})"
+        k, k_max = allocation.k[0], allocation.k_max
+        write_image(out / "allocation.png", allocation_image(k, k_max, size))
+        alloc_caption = f"symbols per cell ({allocation.method}, max {k_max})"
     else:
-        alloc_rgb = torch.full((3, *size), 0.5)
+        k, k_max = None, 1
+        write_image(out / "allocation.png", torch.full((3, *size), 0.5))
         alloc_caption = f"{result.method}: no per-cell allocation"
     write_image(out / "received.png", result.x_hat[0])
     write_image(out / "importance.png", soft)
-    write_image(out / "allocation.png", alloc_rgb)
     m, s = report["metrics"], report["symbols"]
 
     def db(v):
         return "n/a" if v is None else f"{v:.2f} dB"
 
+    fade = report.get("fade")
     title = (
-        f"{report['method']} over {report['channel']} at {report['snr_db']:g} dB, "
-        f"CBR {report['cbr_used']:.4f} "
-        f"({s['payload']} payload + {s['side_info']} side-info symbols of {s['budget']})"
+        f"{report['method']} over {report['channel']} at {report['snr_db']:g} dB"
+        + (f" (this draw: effective {fade['effective_snr_db']:.1f} dB)" if fade else "")
+        + f", CBR {format_cbr(report['cbr_target'])}: {s['payload']} payload + {s['side_info']} "
+        f"side-info symbols of {s['budget']} (CBR used {report['cbr_used']:.4f})"
     )
+    guidance = report["guidance"]
     captions = (
-        "original",
-        f"importance ({report['guidance']['backend']}, ROI {100 * report['guidance']['roi_fraction']:.0f} %)",
+        "original" + (f": '{report['query']}'" if report["query"] else ""),
+        f"importance ({guidance['backend']}, ROI {100 * guidance['roi_fraction']:.0f} %)",
         alloc_caption,
         f"received: PSNR {db(m['psnr'])}, ROI {db(m['roi_psnr'])}, background {db(m['background_psnr'])}",
     )
     if "task" in report:
         task = report["task"]
         said = task["answer"] if task["answer"] is not None else f"no answer ({task.get('reason', '')})"
-        captions = (*captions[:3], f"{captions[3]}\n{task['answerer']}: {said}")
-    png = transmission_report_png(x[0], soft, alloc_rgb, result.x_hat[0], title=title, captions=captions)
+        captions = (*captions[:3], f"{captions[3]}; {task['answerer']} answers: {said}")
+    png = transmission_report_png(x[0], soft, k, k_max, result.x_hat[0], title=title, captions=captions)
     atomic_write_bytes(out / "report.png", png)
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
