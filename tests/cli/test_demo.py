@@ -21,6 +21,7 @@ def test_demo_sends_the_photo_twice_and_importance_favours_the_face(tmp_path, ca
         assert s["payload"] + s["side_info"] == s["total"] <= s["budget"] == 512 * 512 * 3 // 16
         for file in ("received.png", "importance.png", "allocation.png", "report.png"):
             assert (out / name / file).stat().st_size > 0
+    assert (out / "comparison.png").stat().st_size > 0  # the face zoomed, both runs
     uniform, guided = reports["uniform"], reports["importance"]
     assert uniform["method"] == "uniform-jscc" and guided["method"] == "ia-jscc"
     assert uniform["symbols"]["side_info"] == 0 and guided["symbols"]["side_info"] > 0

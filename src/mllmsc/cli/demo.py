@@ -44,7 +44,7 @@ def demo(
     # One codec, two allocations: the same model is the Deep JSCC baseline and IA-JSCC.
     uniform = METHODS.build("uniform-jscc")
     guided = METHODS.build("ia-jscc", codec=uniform.codec)
-    runs = {}
+    runs, received = {}, {}
     for name, method, guidance, folder in (
         ("uniform (Deep JSCC)", uniform, GUIDANCE.build("uniform"), "uniform"),
         ("importance (face box)", guided, GUIDANCE.build("box", box=FACE_BOX), "importance"),
@@ -55,6 +55,18 @@ def demo(
         )  # fmt: skip
         write_transmission(out / folder, x, result, report)
         runs[name] = report
+        received[f"{name}: face PSNR {report['metrics']['roi_psnr']:.2f} dB"] = result.x_hat[0]
+
+    from mllmsc.atomic import atomic_write_bytes
+    from mllmsc.eval.figures import format_cbr, roi_comparison_png
+
+    zoom = roi_comparison_png(
+        x[0],
+        received,
+        FACE_BOX,
+        title=f"the face, zoomed: {channel} at {snr_db:g} dB, CBR {format_cbr(cbr_value)}",
+    )
+    atomic_write_bytes(out / "comparison.png", zoom)
 
     table = Table(title=f"{PHOTO} over {channel} at {snr_db:g} dB, CBR {cbr}: '{QUERY}'")
     for column in ("allocation", "symbols (side info)", "PSNR", "face PSNR", "background PSNR", "ms"):
@@ -71,4 +83,7 @@ def demo(
         )
     console = Console()
     console.print(table)
-    console.print(f"reports: {out}/uniform/report.png and {out}/importance/report.png")
+    console.print(
+        f"reports: {out}/uniform/report.png, {out}/importance/report.png; "
+        f"the face zoomed: {out}/comparison.png"
+    )
