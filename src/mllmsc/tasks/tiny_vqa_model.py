@@ -7,16 +7,18 @@ from its shipped weights) to find them, and answers from what lies under the mas
     question ─► TinyRefSeg(x̂, question) ─► mask logits [B,1,S/2,S/2], decoder features g [B,C,S/2,S/2],
                                             sentence vector s [B,D]
     p = sigmoid(logits) ─► mask-pooled g (mean and max), mask-pooled colour of x̂, mass, centroid,
-                           spread, connected components of p > 0.5 (one-hot)   ─┐
-    s ─────────────────────────────────────────────────────────────────────────┴─► MLP ─► logits [B, A]
+                           spread, share of the mask in each cell of the 3×3 grid, connected
+                           components of p > 0.5 (one-hot), silhouette features: a small CNN
+                           on p cropped around the mask's centroid (±2.5 spreads, 24×24) ─┐
+    s ────────────────────────────────────────────────────────────────────────────────┴─► MLP ─► [B, A]
 
 The answer classes are :data:`~mllmsc.tasks.answers.ALL_ANSWERS` (colours, shapes, counts 1–6,
 places on the 3×3 grid); the question's kind (:func:`~mllmsc.tasks.answers.question_kind`) masks
 the classes of the other kinds, so a colour question can only get a colour. *Why pooled
 features*: colour is the mean colour under the mask, a place is the centroid, a count is close to
 the number of blobs (objects of a group may touch, which the learned head corrects with the mass),
-a shape needs the features of the object's outline; pooling under the grounding mask gives the
-head exactly these, so it stays small and trains in CPU minutes on top of the grounding.
+a shape is the silhouette of the mask; reading these under the grounding mask gives the head
+exactly what each kind needs, so it stays small and trains in CPU minutes on top of the grounding.
 """
 
 from __future__ import annotations
@@ -86,9 +88,16 @@ class TinyVQA(PretrainedMixin, nn.Module):
         self.config = config
         self.grounder = TinyRefSeg(config.grounding)
         w1, _, d = config.grounding.widths
-        features = 2 * w1 + 3 + 5 + (config.max_components + 1) + d
+        # Silhouette of the mask, cropped around it: the outline says the shape.
+        self.silhouette = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        # Learned features are normalised; the measured ones (colour, place, counts) keep their scale.
+        self.norm = nn.LayerNorm(2 * w1 + d)
+        features = 2 * w1 + d + 32 + 3 + 5 + 9 + (config.max_components + 1)
         self.head = nn.Sequential(
-            nn.LayerNorm(features),
             nn.Linear(features, config.hidden),
             nn.GELU(),
             nn.Linear(config.hidden, config.hidden),
@@ -125,9 +134,12 @@ class TinyVQA(PretrainedMixin, nn.Module):
         sy = ((weights * (ys - cy.view(-1, 1, 1, 1)) ** 2).flatten(1).sum(1) + 1e-6).sqrt()
         sx = ((weights * (xs - cx.view(-1, 1, 1, 1)) ** 2).flatten(1).sum(1) + 1e-6).sqrt()
         geometry = torch.stack([torch.log(mass / size.numel()), cx, cy, sx, sy], dim=1)
+        grid = F.adaptive_avg_pool2d(weights, 3).flatten(1) * 9  # share of the mask per grid cell
         blobs = count_components(p.detach() > 0.5, self.config.max_components)
         blobs = F.one_hot(blobs, self.config.max_components + 1).to(x.dtype)
-        answer = self.head(torch.cat([pooled, peak, colour, geometry, blobs, s], dim=1))
+        silhouette = self.silhouette(_crop(p, cx, cy, sx, sy, 24))
+        learned = self.norm(torch.cat([pooled, peak, s], dim=1))
+        answer = self.head(torch.cat([learned, silhouette, colour, geometry, grid, blobs], dim=1))
         allowed = self.allowed[self.kind_rows(questions)]
         return answer.masked_fill(~allowed, float("-inf")), logits
 
@@ -142,3 +154,19 @@ class TinyVQA(PretrainedMixin, nn.Module):
         prob = torch.softmax(logits, dim=1)
         best = prob.argmax(dim=1)
         return [(self.config.answers[int(i)], float(prob[j, i])) for j, i in enumerate(best)]
+
+
+def _crop(
+    p: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, side: int
+) -> torch.Tensor:
+    """``p`` resampled on a square window centred on (cx, cy) spanning ±2.5 of the larger spread.
+
+    Shapes:
+        p: ``[B, 1, H, W]``; cx, cy, sx, sy: ``[B]`` in [0, 1] image units → ``[B, 1, side, side]``.
+    """
+    half = 2.5 * torch.maximum(sx, sy).clamp_min(0.02)  # in [0, 1] units; grid units are twice that
+    theta = torch.zeros(p.shape[0], 2, 3, dtype=p.dtype, device=p.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 2 * half
+    theta[:, 0, 2], theta[:, 1, 2] = 2 * cx - 1, 2 * cy - 1
+    grid = F.affine_grid(theta, [p.shape[0], 1, side, side], align_corners=False)
+    return F.grid_sample(p, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
