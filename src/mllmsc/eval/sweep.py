@@ -14,19 +14,19 @@ settings, so the order of rows and the number of workers never change a result.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
-import os
-import statistics
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from mllmsc.atomic import atomic_write_bytes, atomic_write_text
+from mllmsc.atomic import atomic_write_text
 from mllmsc.errors import UserError
+from mllmsc.eval.grid import finite as _finite
+from mllmsc.eval.grid import map_rows, mean_ci95, read_rows, row_seed, run_rows, save_figure
+from mllmsc.eval.grid import num as _num
 
 RESULT_COLUMNS = [
     "image", "method", "channel", "snr_db", "cbr", "seed", "psnr", "ms_ssim", "roi_psnr",
@@ -56,8 +56,7 @@ class Row:
 
     def seed(self, base: int) -> int:
         """A 63-bit seed from the sweep seed and this row alone."""
-        text = "|".join((str(base), *self.key)).encode()
-        return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") >> 1
+        return row_seed(base, self.key)
 
 
 @dataclass(frozen=True)
@@ -119,14 +118,6 @@ class SweepSpec:
                     for snr in self.snrs:
                         for cbr in self.cbrs:
                             yield Row(image.name, method, channel, snr, cbr)
-
-
-def _num(value: float) -> str:
-    return repr(float(value))
-
-
-def _finite(value: float | None) -> str:
-    return "" if value is None or not math.isfinite(value) else f"{value:.6f}"
 
 
 class _Runner:
@@ -192,13 +183,7 @@ class _Runner:
 
 def read_results(path: Path) -> list[dict[str, str]]:
     """Complete rows of a results.csv (a line cut by a kill is dropped)."""
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != RESULT_COLUMNS:
-            raise UserError(f"{path} was written by another version of the sweep; use a new --out")
-        return [r for r in reader if None not in r.values() and r.get("time_ms")]
+    return read_rows(path, RESULT_COLUMNS, what="sweep")
 
 
 def run_sweep(
@@ -223,51 +208,21 @@ def run_sweep(
     """
     spec = spec.validated()
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.csv"
-    done = {_key(r): r for r in read_results(path)}
-    _rewrite(path, done.values())  # drop a torn last line before appending
-    rows = list(spec.rows())
-    todo = [r for r in rows if r.key not in done]
-    if progress:
-        progress(len(rows) - len(todo), len(rows))
-    with path.open("a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-        results = _map_ray(spec, todo, workers, ray) if ray else _map(spec, todo, workers)
-        for result in results:
-            writer.writerow(result)
-            f.flush()
-            os.fsync(f.fileno())
-            done[_key(result)] = result
-            if progress:
-                progress(len(done), len(rows))
-    ordered = [done[r.key] for r in rows]
-    _rewrite(path, ordered)
-    return ordered
-
-
-def _key(result: dict[str, str]) -> tuple[str, ...]:
-    return (result["image"], result["method"], result["channel"], result["snr_db"], result["cbr"])
-
-
-def _rewrite(path: Path, results: Iterable[dict[str, str]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(results)
-    atomic_write_text(path, buffer.getvalue())
+    return run_rows(
+        out / "results.csv",
+        RESULT_COLUMNS,
+        RESULT_COLUMNS[:5],  # image, method, channel, snr_db, cbr: Row.key
+        list(spec.rows()),
+        lambda todo: _map_ray(spec, todo, workers, ray) if ray else _map(spec, todo, workers),
+        what="sweep",
+        progress=progress,
+    )
 
 
 def _map(spec: SweepSpec, rows: list[Row], workers: int) -> Iterator[dict[str, str]]:
-    if workers <= 1 or len(rows) <= 1:
-        runner = _Runner(spec)
-        yield from (runner(r) for r in rows)
-        return
-    import multiprocessing as mp
-
-    # spawn: a fork of a process that already ran torch/Sionna threads can deadlock
-    with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
-        # chunks of one image keep each worker's image cache warm
-        yield from pool.imap(_work, rows, chunksize=max(1, len(rows) // (workers * len(spec.images) or 1)))
+    # chunks of one image keep each worker's image cache warm
+    chunksize = len(rows) // (workers * len(spec.images) or 1)
+    yield from map_rows(_Runner, spec, rows, workers, chunksize=chunksize)
 
 
 def _chunks(rows: list[Row], size: int) -> list[list[Row]]:
@@ -329,24 +284,8 @@ class _RayRunner:
         return [self.runner(r) for r in rows]
 
 
-_WORKER: _Runner | None = None
-
-
-def _init_worker(spec: SweepSpec) -> None:
-    global _WORKER
-    torch.set_num_threads(1)
-    _WORKER = _Runner(spec)
-
-
-def _work(row: Row) -> dict[str, str]:
-    assert _WORKER is not None
-    return _WORKER(row)
-
-
 def summarize(results: list[dict[str, str]]) -> list[dict[str, str]]:
     """One row per method × channel × SNR × CBR: means, 95 % t-intervals (half-widths), lost, n."""
-    from scipy import stats
-
     groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
     for r in results:
         groups.setdefault((r["method"], r["channel"], r["snr_db"], r["cbr"]), []).append(r)
@@ -354,11 +293,7 @@ def summarize(results: list[dict[str, str]]) -> list[dict[str, str]]:
     for (method, channel, snr, cbr), rows in groups.items():
         entry = {"method": method, "channel": channel, "snr_db": snr, "cbr": cbr, "n": str(len(rows))}
         for metric in METRICS:
-            values = [float(r[metric]) for r in rows if r[metric]]
-            mean = statistics.fmean(values) if values else float("nan")
-            half = float("nan")
-            if len(values) >= 2:
-                half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+            mean, half = mean_ci95([float(r[metric]) for r in rows if r[metric]])
             entry[metric], entry[f"{metric}_ci95"] = _finite(mean), _finite(half)
         entry["lost"] = str(sum(int(r["lost"]) for r in rows))
         summary.append(entry)
@@ -412,7 +347,9 @@ def write_plots(out: Path, summary: list[dict[str, str]]) -> list[Path]:
                 ax.grid(alpha=0.3)
             axes[0][0].legend(fontsize=7)
             fig.tight_layout()
-            written.append(_save(fig, plt, out / f"{metric}_vs_{'snr' if x_axis == 'snr_db' else 'cbr'}.png"))
+            written.append(
+                save_figure(fig, plt, out / f"{metric}_vs_{'snr' if x_axis == 'snr_db' else 'cbr'}.png")
+            )
     if any(r["roi_psnr"] for r in summary):
         fig, ax = plt.subplots(figsize=(4.8, 4.2))
         for method, channel in curves:
@@ -427,13 +364,5 @@ def write_plots(out: Path, summary: list[dict[str, str]]) -> list[Path]:
         ax.set_ylabel("ROI PSNR (dB)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        written.append(_save(fig, plt, out / "roi_vs_background.png"))
+        written.append(save_figure(fig, plt, out / "roi_vs_background.png"))
     return written
-
-
-def _save(fig, plt, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
