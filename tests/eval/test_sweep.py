@@ -152,7 +152,7 @@ def test_cli_writes_results_summary_and_plots(folders, tiny_codec_dir, tmp_path,
     for bad, fragment in (
         (["--method", "magic"], "unknown method"),
         (["--cbr", "2"], "CBR"),
-        (["--task", "vqa"], "unknown eval task"),
+        (["--task", "teleport"], "unknown eval task"),
         (["--channel", "awgn,,rician"], "comma-separated"),
     ):
         assert main([*argv, *bad]) == 2
