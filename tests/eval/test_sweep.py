@@ -1,6 +1,7 @@
-"""`mllmsc eval` sweeps: the grid, deterministic seeds, resume after a kill, workers, summary."""
+"""`mllmsc eval` sweeps: the grid, deterministic seeds, resume after a kill, workers, summary, plots."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -8,7 +9,19 @@ from PIL import Image
 
 from mllmsc.cli.main import main
 from mllmsc.errors import UserError
-from mllmsc.eval.sweep import RESULT_COLUMNS, SUMMARY_COLUMNS, Row, SweepSpec, _chunks, run_sweep, summarize
+from mllmsc.eval.sweep import (
+    RESULT_COLUMNS,
+    SUMMARY_COLUMNS,
+    Row,
+    SweepSpec,
+    _chunks,
+    draw_roi_vs_background,
+    error_bars,
+    run_sweep,
+    summarize,
+    write_plots,
+    write_summary,
+)
 
 METHODS = ("uniform-jscc", "ia-jscc", "digital-capacity")
 
@@ -41,6 +54,14 @@ def spec(folders, tiny_codec_dir, **kw):
         weights=tiny_codec_dir,
     )
     return SweepSpec(**{**base, **kw})
+
+
+def summary_row(method, snr, cbr, **values):
+    """A summary.csv row with every column; unset metrics are empty."""
+    return {
+        **dict.fromkeys(SUMMARY_COLUMNS, ""), "method": method, "channel": "awgn", "snr_db": str(snr),
+        "cbr": str(cbr), "lost": "0", "n": "2", "roi_n": "2", **values,
+    }  # fmt: skip
 
 
 def strip_time(rows):
@@ -124,6 +145,70 @@ def test_summary_has_one_row_per_setting_with_intervals(folders, tiny_codec_dir,
         assert float(s["psnr_ci95"]) == pytest.approx(12.7062 * abs(group[0] - group[1]) / 2, rel=1e-3)
 
 
+def test_roi_n_counts_only_the_images_whose_mask_is_not_empty(folders, tiny_codec_dir, tmp_path):
+    shutil.copytree(folders / "roi", tmp_path / "roi")
+    Image.fromarray(np.zeros((48, 64), np.uint8)).save(tmp_path / "roi" / "im1.png")  # no ROI at all
+    one = spec(folders, tiny_codec_dir, roi_masks=tmp_path / "roi", methods=("uniform-jscc",), snrs=(10.0,))
+    rows = run_sweep(one, tmp_path / "out")
+    assert [bool(r["roi_psnr"]) for r in rows] == [True, True, False, False]  # im0 × 2 CBRs, im1 × 2
+    summary = summarize(rows)
+    assert [(s["n"], s["roi_n"]) for s in summary] == [("2", "1"), ("2", "1")]
+    for s in summary:
+        # the ROI mean is im0's alone; the background one averages both images
+        (im0,) = [r for r in rows if r["cbr"] == s["cbr"] and r["image"] == "im0.png"]
+        assert float(s["roi_psnr"]) == pytest.approx(float(im0["roi_psnr"]), abs=1e-5)
+    write_summary(tmp_path / "out", summary)
+    with (tmp_path / "out" / "summary.csv").open(newline="") as f:
+        assert next(csv.reader(f))[-3:] == ["lost", "n", "roi_n"]
+    assert [r["roi_n"] for r in read(tmp_path / "out" / "summary.csv")] == ["1", "1"]
+
+
+def test_ms_ssim_error_bars_stop_at_one_and_psnr_ones_do_not():
+    means, halves = [0.99, 0.5, 0.7], [0.05, 0.1, float("nan")]
+    below, above = error_bars("ms_ssim", means, halves)
+    assert [m + a for m, a in zip(means, above, strict=True)] == pytest.approx([1.0, 0.6, 0.7])
+    assert below == pytest.approx([0.05, 0.1, 0.0])  # the lower end is the t-interval's
+    assert error_bars("psnr", [30.0, 0.99], [2.0, 0.05]) == ([2.0, 0.05], [2.0, 0.05])
+
+
+def test_plots_skip_an_axis_with_one_value(tmp_path):
+    summary = [
+        summary_row(m, snr, 0.0625, psnr=f"{20 + snr:.1f}", psnr_ci95="1", ms_ssim="0.9", ms_ssim_ci95="0.2")
+        for m in ("uniform-jscc", "ia-jscc")
+        for snr in (1.0, 10.0)
+    ]
+    (tmp_path / "psnr_vs_cbr.png").write_bytes(b"from a sweep over several CBRs")
+    written = write_plots(tmp_path, summary)
+    assert sorted(p.name for p in written) == ["ms_ssim_vs_snr.png", "psnr_vs_snr.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ms_ssim_vs_snr.png", "psnr_vs_snr.png"]
+    one_snr = [
+        {**r, "snr_db": "10.0", "cbr": str(cbr)}
+        for r, cbr in zip(summary, (0.0625, 0.125, 0.0625, 0.125), strict=True)
+    ]
+    assert sorted(p.name for p in write_plots(tmp_path, one_snr)) == ["ms_ssim_vs_cbr.png", "psnr_vs_cbr.png"]
+
+
+def test_roi_plot_labels_points_with_their_snr_and_draws_y_equals_x():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = [
+        summary_row("ia-jscc", 1.0, 0.0625, roi_psnr="24", background_psnr="20"),
+        summary_row("ia-jscc", 10.0, 0.0625, roi_psnr="30", background_psnr="27"),
+        summary_row("uniform-jscc", 10.0, 0.0625, roi_psnr="27", background_psnr="28"),
+    ]
+    fig, ax = plt.subplots()
+    draw_roi_vs_background(ax, summary)
+    assert sorted(t.get_text() for t in ax.texts) == ["1 dB", "10 dB", "10 dB"]
+    (diagonal,) = [line for line in ax.get_lines() if line.get_label() == "ROI = background"]
+    assert diagonal.get_linestyle() == "--"
+    assert diagonal.get_slope() == 1 and diagonal.get_xy1() == (0, 0)
+    assert ax.get_xlim()[0] > 15 and ax.get_ylim()[0] > 15  # the line does not stretch the view to 0 dB
+    plt.close(fig)
+
+
 def test_bad_specs_are_user_errors(folders, tiny_codec_dir, tmp_path):
     with pytest.raises(UserError, match="unknown method"):
         spec(folders, tiny_codec_dir, methods=("telepathy",)).validated()
@@ -142,11 +227,13 @@ def test_cli_writes_results_summary_and_plots(folders, tiny_codec_dir, tmp_path,
     assert main(argv) == 0
     assert len(read(tmp_path / "results.csv")) == 2 * 2 * 2 * 2
     assert len(read(tmp_path / "summary.csv")) == 2 * 2 * 2
-    for name in ("psnr_vs_snr.png", "psnr_vs_cbr.png", "ms_ssim_vs_snr.png", "roi_vs_background.png"):
+    for name in ("psnr_vs_snr.png", "ms_ssim_vs_snr.png", "roi_vs_background.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob("*_vs_cbr.png"))  # one CBR: nothing to draw against it
     assert main(["report", str(tmp_path)]) == 0
     page = (tmp_path / "report.md").read_text()
     assert "## PSNR (dB), rayleigh, CBR 0.0625" in page and "| uniform-jscc |" in page
+    assert "## ROI PSNR (dB), awgn, CBR 0.0625" in page and "vs_cbr" not in page
     assert "<table>" in (tmp_path / "report.html").read_text()
     assert main(["report", str(tmp_path / "nothing")]) == 2
     for bad, fragment in (

@@ -1,8 +1,8 @@
 """A sweep folder as one page: Markdown (``report.md``) and HTML (``report.html``).
 
 Reads what :mod:`mllmsc.eval.sweep` wrote (``summary.csv`` and the plots) and lays out one PSNR /
-MS-SSIM table per channel (methods × SNR for each CBR, mean ± 95 % interval, lost images) and the
-figures.
+MS-SSIM table per channel (methods × SNR for each CBR, mean ± 95 % interval, lost images), an ROI
+PSNR table alike when the sweep had ROI masks, and the figures (those the sweep drew).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ FIGURES = (
 
 
 def _cell(row: dict[str, str], metric: str, digits: int) -> str:
+    """``mean ± half-width`` of one summary row, with its lost images and, for ROI PSNR, its count."""
     if not row.get(metric):
         return "—"
     text = f"{float(row[metric]):.{digits}f}"
@@ -31,15 +32,28 @@ def _cell(row: dict[str, str], metric: str, digits: int) -> str:
         text += f" ± {float(row[f'{metric}_ci95']):.{digits}f}"
     if row.get("lost", "0") not in ("", "0"):
         text += f" ({row['lost']} lost)"
+    # An empty ROI mask leaves its image out of the ROI mean (roi_n < n): say how many it covers.
+    # summary.csv files from before roi_n existed have no such column and get no note.
+    if metric == "roi_psnr" and row.get("roi_n") and row["roi_n"] != row.get("n"):
+        text += f" ({row['roi_n']} of {row['n']} images)"
     return text
+
+
+def _metrics(summary: list[dict[str, str]]) -> list[tuple[str, int, str]]:
+    """(column, decimals, label) of each table kind; ROI PSNR only when the sweep had ROI masks."""
+    metrics = [("psnr", 2, "PSNR (dB)"), ("ms_ssim", 4, "MS-SSIM")]
+    if any(r.get("roi_psnr") for r in summary):
+        metrics.append(("roi_psnr", 2, "ROI PSNR (dB)"))
+    return metrics
 
 
 def _tables(summary: list[dict[str, str]]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per channel × metric × CBR."""
     tables = []
     snrs = sorted({float(r["snr_db"]) for r in summary})
+    metrics = _metrics(summary)
     for channel in sorted({r["channel"] for r in summary}):
-        for metric, digits, label in (("psnr", 2, "PSNR (dB)"), ("ms_ssim", 4, "MS-SSIM")):
+        for metric, digits, label in metrics:
             for cbr in sorted({float(r["cbr"]) for r in summary}):
                 header = ["method", *(f"{s:g} dB" for s in snrs)]
                 rows = []

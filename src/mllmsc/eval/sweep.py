@@ -2,7 +2,8 @@
 
     images × methods × channels × SNRs × CBRs ──► one row each (seeded from --seed and the row)
         ──► results.csv (appended and flushed per row: a killed sweep resumes where it stopped)
-        ──► summary.csv (mean and 95 % t-interval per method × channel × SNR × CBR) ──► plots
+        ──► summary.csv (mean and 95 % t-interval per method × channel × SNR × CBR; ``n`` rows,
+            ``roi_n`` of them with a non-empty ROI) ──► plots
 
 Methods: any name in :data:`mllmsc.methods.METHODS` (``uniform-jscc``, ``ia-jscc``, ``digital``,
 ``digital-jpeg``, ``digital-capacity``, ...), called through their one interface; a method that
@@ -16,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ RESULT_COLUMNS = [
 METRICS = ("psnr", "ms_ssim", "roi_psnr", "background_psnr")
 SUMMARY_COLUMNS = [
     "method", "channel", "snr_db", "cbr", "psnr", "psnr_ci95", "ms_ssim", "ms_ssim_ci95", "roi_psnr",
-    "roi_psnr_ci95", "background_psnr", "background_psnr_ci95", "lost", "n",
+    "roi_psnr_ci95", "background_psnr", "background_psnr_ci95", "lost", "n", "roi_n",
 ]  # fmt: skip
 
 
@@ -285,13 +286,22 @@ class _RayRunner:
 
 
 def summarize(results: list[dict[str, str]]) -> list[dict[str, str]]:
-    """One row per method × channel × SNR × CBR: means, 95 % t-intervals (half-widths), lost, n."""
+    """One row per method × channel × SNR × CBR: means, 95 % t-intervals (half-widths), lost, counts.
+
+    Each mean is over the rows where its metric exists: ``n`` counts all rows, ``roi_n`` the rows
+    with an ROI PSNR (an empty ROI mask leaves that cell empty), which is what ``roi_psnr`` averages;
+    ``background_psnr`` averages the rows whose background is not empty (a whole-image ROI has none).
+    """
     groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
     for r in results:
         groups.setdefault((r["method"], r["channel"], r["snr_db"], r["cbr"]), []).append(r)
     summary = []
     for (method, channel, snr, cbr), rows in groups.items():
-        entry = {"method": method, "channel": channel, "snr_db": snr, "cbr": cbr, "n": str(len(rows))}
+        entry = {
+            "method": method, "channel": channel, "snr_db": snr, "cbr": cbr, "n": str(len(rows)),
+            # without it an ROI mean over 3 of 24 images would read like one over all 24
+            "roi_n": str(sum(1 for r in rows if r["roi_psnr"])),
+        }  # fmt: skip
         for metric in METRICS:
             mean, half = mean_ci95([float(r[metric]) for r in rows if r[metric]])
             entry[metric], entry[f"{metric}_ci95"] = _finite(mean), _finite(half)
@@ -301,6 +311,7 @@ def summarize(results: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def write_summary(out: Path, summary: list[dict[str, str]]) -> None:
+    """summary.csv in :data:`SUMMARY_COLUMNS` order, atomically."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -308,26 +319,83 @@ def write_summary(out: Path, summary: list[dict[str, str]]) -> None:
     atomic_write_text(out / "summary.csv", buffer.getvalue())
 
 
+def error_bars(
+    metric: str, means: Sequence[float], halves: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """Lengths of the 95 % interval below and above each mean, as ``errorbar(yerr=[below, above])``.
+
+    A missing half-width (NaN: fewer than two values) draws no bar. MS-SSIM is at most 1, so the
+    upper end of its interval is clipped there: a symmetric t-interval around 0.99 would otherwise
+    promise values no reconstruction can reach. PSNR has no upper bound and keeps its interval.
+    """
+    below = [0.0 if math.isnan(h) else h for h in halves]
+    above = list(below)
+    if metric == "ms_ssim":
+        # max(0, ·): a mean a rounding error above 1 gets no bar rather than a negative one
+        above = [a if math.isnan(m) else max(0.0, min(a, 1.0 - m)) for m, a in zip(means, above, strict=True)]
+    return below, above
+
+
+def _value(s: str) -> float:
+    """A summary.csv cell as a float (empty: NaN)."""
+    return float(s) if s else float("nan")
+
+
+def draw_roi_vs_background(ax, summary: list[dict[str, str]]) -> None:
+    """ROI PSNR against background PSNR into ``ax``: one series per method × channel.
+
+    Each point is labelled with its SNR, and the dashed grey line y = x splits the settings that
+    favour the ROI (above it) from those that favour the background (below).
+    """
+    for method, channel in sorted({(r["method"], r["channel"]) for r in summary}):
+        pts = [
+            (_value(r["background_psnr"]), _value(r["roi_psnr"]), float(r["snr_db"]))
+            for r in summary
+            if r["method"] == method and r["channel"] == channel and r["roi_psnr"] and r["background_psnr"]
+        ]
+        if not pts:
+            continue
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], label=f"{method} / {channel}", s=18)
+        for x, y, snr in pts:
+            ax.annotate(f"{snr:g} dB", (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6)
+    # axline spans the whole view, but its anchor (0, 0) would stretch the limits down to 0 dB:
+    # keep the limits the points set
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    ax.axline((0, 0), slope=1, linestyle="--", color="grey", linewidth=0.8, label="ROI = background")
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
+    ax.set_xlabel("background PSNR (dB)")
+    ax.set_ylabel("ROI PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def write_plots(out: Path, summary: list[dict[str, str]]) -> list[Path]:
-    """PSNR and MS-SSIM against SNR (one panel per CBR) and against CBR (one per SNR); ROI vs bg."""
+    """PSNR and MS-SSIM against SNR (one panel per CBR) and against CBR (one per SNR); ROI vs bg.
+
+    A plot against an axis the sweep did not vary (one CBR, or one SNR) is not drawn, and a stale
+    one from an earlier run in ``out`` is removed: one point per line says nothing.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def value(s: str) -> float:
-        return float(s) if s else float("nan")
-
     curves = sorted({(r["method"], r["channel"]) for r in summary})
     written = []
     for metric in ("psnr", "ms_ssim"):
         for x_axis, panel_axis in (("snr_db", "cbr"), ("cbr", "snr_db")):
+            path = out / f"{metric}_vs_{'snr' if x_axis == 'snr_db' else 'cbr'}.png"
+            if len({float(r[x_axis]) for r in summary}) < 2:
+                # removed so that `mllmsc report` does not show a figure of another grid
+                path.unlink(missing_ok=True)
+                continue
             panels = sorted({float(r[panel_axis]) for r in summary})
             fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
             for ax, panel in zip(axes[0], panels, strict=True):
                 for method, channel in curves:
                     pts = sorted(
-                        (float(r[x_axis]), value(r[metric]), value(r[f"{metric}_ci95"]))
+                        (float(r[x_axis]), _value(r[metric]), _value(r[f"{metric}_ci95"]))
                         for r in summary
                         if r["method"] == method and r["channel"] == channel and float(r[panel_axis]) == panel
                     )
@@ -336,7 +404,7 @@ def write_plots(out: Path, summary: list[dict[str, str]]) -> list[Path]:
                         ax.errorbar(
                             xs,
                             ys,
-                            yerr=[0 if math.isnan(e) else e for e in es],
+                            yerr=error_bars(metric, ys, es),
                             marker="o",
                             label=f"{method} / {channel}",
                             capsize=2,
@@ -347,22 +415,9 @@ def write_plots(out: Path, summary: list[dict[str, str]]) -> list[Path]:
                 ax.grid(alpha=0.3)
             axes[0][0].legend(fontsize=7)
             fig.tight_layout()
-            written.append(
-                save_figure(fig, plt, out / f"{metric}_vs_{'snr' if x_axis == 'snr_db' else 'cbr'}.png")
-            )
+            written.append(save_figure(fig, plt, path))
     if any(r["roi_psnr"] for r in summary):
         fig, ax = plt.subplots(figsize=(4.8, 4.2))
-        for method, channel in curves:
-            pts = [
-                (value(r["background_psnr"]), value(r["roi_psnr"]))
-                for r in summary
-                if r["method"] == method and r["channel"] == channel
-            ]
-            if pts:
-                ax.scatter(*zip(*pts, strict=True), label=f"{method} / {channel}", s=18)
-        ax.set_xlabel("background PSNR (dB)")
-        ax.set_ylabel("ROI PSNR (dB)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        draw_roi_vs_background(ax, summary)
         written.append(save_figure(fig, plt, out / "roi_vs_background.png"))
     return written
