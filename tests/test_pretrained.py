@@ -94,7 +94,7 @@ def _broken(tmp_path, toy, what: str):
 @pytest.mark.parametrize(
     ("what", "message"),
     [
-        ("missing folder", "no config.json in"),
+        ("missing folder", "does not exist"),
         ("missing config", "no config.json in"),
         ("missing tensors", "no model.safetensors in"),
         ("bad json", "is not valid JSON"),

@@ -155,10 +155,13 @@ class PretrainedMixin:
             WeightsError: no ``config.json``, not valid JSON, or not this model's config.
         """
         path = Path(directory) / CONFIG_NAME
+        if not Path(directory).is_dir():
+            what = "is not a folder" if Path(directory).exists() else "does not exist"
+            raise WeightsError(f"{cls.model_name} weights: {directory} {what}")
         try:
             text = path.read_text(encoding="utf-8")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise WeightsError(f"no {CONFIG_NAME} in {directory}") from None
+            raise WeightsError(f"{cls.model_name} weights: no {CONFIG_NAME} in {directory}") from None
         except UnicodeDecodeError as err:
             raise WeightsError(f"{path} is not valid JSON: {_first_line(err)}") from None
         try:
