@@ -134,7 +134,8 @@ class TinyVQA(PretrainedMixin, nn.Module):
         sy = ((weights * (ys - cy.view(-1, 1, 1, 1)) ** 2).flatten(1).sum(1) + 1e-6).sqrt()
         sx = ((weights * (xs - cx.view(-1, 1, 1, 1)) ** 2).flatten(1).sum(1) + 1e-6).sqrt()
         geometry = torch.stack([torch.log(mass / size.numel()), cx, cy, sx, sy], dim=1)
-        grid = F.adaptive_avg_pool2d(weights, 3).flatten(1) * 9  # share of the mask per grid cell
+        # share of the mask in each cell of the 3×3 grid (≈ sums to 1): a place is read off linearly
+        grid = F.adaptive_avg_pool2d(weights, 3).flatten(1) * (size.numel() / 9)
         blobs = count_components(p.detach() > 0.5, self.config.max_components)
         blobs = F.one_hot(blobs, self.config.max_components + 1).to(x.dtype)
         silhouette = self.silhouette(_crop(p, cx, cy, sx, sy, 24))
