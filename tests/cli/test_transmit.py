@@ -201,3 +201,28 @@ def test_the_summary_names_the_backend_and_whether_the_query_was_used(
     code, _ = run(tmp_path, photo_path, tiny_codec_dir, "--query", "the motorbike rider")
     printed = capsys.readouterr().out
     assert code == 0 and "guidance saliency (query NOT used)" in printed
+
+
+def _png_header_only(path, width: int, height: int) -> None:
+    """A PNG that declares ``width × height`` (its IHDR) with no pixel data: nothing to decode."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
+
+
+def test_transmit_refuses_an_image_over_the_pixel_limit(tmp_path, tiny_codec_dir, capsys) -> None:
+    from mllmsc.cli.main import main
+    from mllmsc.limits import MAX_PIXELS
+
+    side = int(MAX_PIXELS**0.5) + 1  # side² > MAX_PIXELS
+    _png_header_only(tmp_path / "huge.png", side, side)
+    out = tmp_path / "out"
+    code = main(["transmit", str(tmp_path / "huge.png"), "--out", str(out), "--weights", str(tiny_codec_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"limit of {MAX_PIXELS}" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (out / "report.json").exists()

@@ -179,3 +179,12 @@ def test_lpips_in_this_environment() -> None:
     if metrics.importlib.util.find_spec("torchvision") is not None:
         pytest.skip("torchvision is installed; availability depends on its cached weights")
     assert lpips(_rand(1, 3, 32, 32), _rand(1, 3, 32, 32, seed=1)) is None
+
+
+def test_ms_ssim_in_strips_matches_torchmetrics() -> None:
+    from mllmsc.eval.metrics import ms_ssim_strips
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 200, 190, generator=g)
+    y = (0.7 * x + 0.3 * torch.rand(2, 3, 200, 190, generator=g)).clamp(0, 1)
+    assert torch.allclose(ms_ssim_strips(y, x, strip_pixels=3000), ms_ssim(y, x), atol=1e-6)

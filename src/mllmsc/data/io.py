@@ -36,6 +36,7 @@ from PIL import Image
 from mllmsc.atomic import atomic_write
 from mllmsc.errors import UserError
 from mllmsc.files import ImageError, check_input_file
+from mllmsc.limits import MAX_PIXELS
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -87,13 +88,14 @@ def list_images(folder: StrPath) -> list[Path]:
     return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_image(path: StrPath, *, max_pixels: int = 50_000_000) -> torch.Tensor:
+def read_image(path: StrPath, *, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
     """Read an image file as float RGB in [0, 1].
 
     Args:
         path: image file (PNG, JPEG, WebP, HEIF/HEIC, TIFF, BMP, GIF, PPM).
         max_pixels: refuse images with more pixels than this, judged from the header before
-            anything is decoded. Pillow's own ``Image.MAX_IMAGE_PIXELS`` guard also applies.
+            anything is decoded (default :data:`mllmsc.limits.MAX_PIXELS`). Pillow's own
+            ``Image.MAX_IMAGE_PIXELS`` guard also applies.
 
     Returns:
         The image, alpha composited over white, EXIF orientation applied.
@@ -116,7 +118,7 @@ def read_mask(
     path: StrPath,
     *,
     size: tuple[int, int] | None = None,
-    max_pixels: int = 50_000_000,
+    max_pixels: int = MAX_PIXELS,
 ) -> torch.Tensor:
     """Read a binary mask: white (grey ``>= 128`` of 255) is ``True``.
 

@@ -106,6 +106,15 @@ def background_psnr(
     return masked_psnr(x, y, ~inside, data_range=data_range)
 
 
+#: Above this many pixels :func:`ms_ssim` computes in row strips (:func:`ms_ssim_strips`):
+#: torchmetrics holds ~15 full-size float32 maps at the finest scale, ~670 bytes per pixel
+#: (2.7 GB for a 4-Mpx image). Kodak-sized images (0.39 Mpx) keep the torchmetrics path.
+MS_SSIM_STRIPS_ABOVE = 1 << 19
+#: Pixels per strip of :func:`ms_ssim_strips` (~120 MB of work space).
+MS_SSIM_STRIP_PIXELS = 1 << 18
+
+
+
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
     """Multi-scale SSIM per image (Wang, Simoncelli & Bovik, 2003), via torchmetrics.
 
@@ -141,6 +150,8 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> tor
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
     x, y = _pair(x, y)
+    if data_range == 1.0 and _strips_apply(x):
+        return ms_ssim_strips(x, y)  # large images: the same numbers in bounded memory
     betas, kernel, sigma = _ms_ssim_setup(x.shape[-2], x.shape[-1])
     # float32 on purpose: grouped float64 convolutions are ~60x slower on CPU, and SSIM's
     # stabilising constants (C2 = 9e-4) dwarf float32 rounding in the local variances.
@@ -174,6 +185,73 @@ def _ms_ssim_setup(height: int, width: int) -> tuple[tuple[float, ...], int, flo
             return tuple(b / total for b in betas), k, _MS_SSIM_SIGMA
     k = side if side % 2 else side - 1
     return (1.0,), k, _MS_SSIM_SIGMA * k / _MS_SSIM_KERNEL
+
+
+def _strips_apply(x: torch.Tensor) -> bool:
+    height, width = x.shape[-2:]
+    return height * width > MS_SSIM_STRIPS_ABOVE and len(_ms_ssim_setup(height, width)[0]) == 5
+
+
+def ms_ssim_strips(
+    x: torch.Tensor, y: torch.Tensor, *, strip_pixels: int = MS_SSIM_STRIP_PIXELS
+) -> torch.Tensor:
+    """:func:`mllmsc.eval.metrics.ms_ssim` in its standard setup (5 scales, 11-px window, σ 1.5,
+    ``relu``), computed over row strips so its memory is bounded by the strip, not the image.
+
+    The same arithmetic as torchmetrics: at each scale the SSIM map over the reflect-padded image
+    (its mean over all ``H × W`` positions is the luminance × structure term) and the
+    contrast-sensitivity map over the valid positions; a strip reads the 5 rows on either side
+    of it (reflected at the image's own top and bottom), so only the order of the sums differs
+    (float64 here): the values agree to ~1e-6.
+
+    Shapes:
+        x, y: ``[B, C, H, W]`` in [0, 1], smaller side at least 176 px → ``[B]`` float64.
+    """
+    import torch.nn.functional as F
+
+    betas, _, sigma = _ms_ssim_setup(*x.shape[-2:])
+    if x.shape != y.shape or x.dim() != 4 or len(betas) != 5:
+        raise ValueError(
+            f"need two [B, C, H, W] images of the same shape, each side >= 176 px, got {tuple(x.shape)}"
+        )
+    size = int(3.5 * sigma + 0.5) * 2 + 1  # torchmetrics' Gaussian window, 11 px
+    pad = (size - 1) // 2
+    c1, c2 = 0.01**2, 0.03**2
+    channels = x.shape[1]
+    dist = torch.arange((1 - size) / 2, (1 + size) / 2, 1, dtype=torch.float32)
+    gauss = torch.exp(-((dist / sigma) ** 2) / 2)
+    gauss = (gauss / gauss.sum())[None]
+    kernel = (gauss.t() @ gauss).expand(channels, 1, size, size).to(x.device)
+    xs, ys = x.float(), y.float()
+    terms = []
+    for scale in range(len(betas)):
+        b, _, height, width = xs.shape
+        rows = max(2 * pad, strip_pixels // max(width, 1))
+        sim, cs = xs.new_zeros(b, dtype=torch.float64), xs.new_zeros(b, dtype=torch.float64)
+        for top in range(0, height, rows):
+            bottom = min(top + rows, height)
+            lo, hi = max(top - pad, 0), min(bottom + pad, height)
+            padding = (pad, pad, pad - (top - lo), pad - (hi - bottom))
+            p = F.pad(xs[..., lo:hi, :], padding, mode="reflect")
+            t = F.pad(ys[..., lo:hi, :], padding, mode="reflect")
+            mu_p, mu_t, e_pp, e_tt, e_pt = F.conv2d(
+                torch.cat((p, t, p * p, t * t, p * t)), kernel, groups=channels
+            ).split(b)
+            del p, t
+            mu_pp, mu_tt, mu_pt = mu_p.pow(2), mu_t.pow(2), mu_p * mu_t
+            upper = 2 * (e_pt - mu_pt) + c2
+            lower = torch.clamp(e_pp - mu_pp, min=0.0) + torch.clamp(e_tt - mu_tt, min=0.0) + c2
+            ssim_map = ((2 * mu_pt + c1) * upper) / ((mu_pp + mu_tt + c1) * lower)
+            sim += ssim_map.double().sum(dim=(1, 2, 3))
+            valid = slice(max(top, pad) - top, max(min(bottom, height - pad) - top, 0))
+            cs += (upper / lower)[..., valid, pad : width - pad].double().sum(dim=(1, 2, 3))
+        sim = torch.relu(sim / (channels * height * width))
+        cs = torch.relu(cs / (channels * (height - 2 * pad) * (width - 2 * pad)))
+        terms.append(sim if scale == len(betas) - 1 else cs)
+        if scale < len(betas) - 1:
+            xs, ys = F.avg_pool2d(xs, 2), F.avg_pool2d(ys, 2)
+    stack = torch.stack(terms)
+    return torch.prod(stack ** torch.tensor(betas, dtype=torch.float64).view(-1, 1), dim=0)
 
 
 def iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
