@@ -7,12 +7,37 @@ import pytest
 from mllmsc.cli.main import main
 
 
-def test_demo_sends_the_photo_twice_and_importance_favours_the_face(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")  # rich wraps the table to the terminal width
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "uniform (Deep JSCC)" in printed and "importance (face box)" in printed
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", "200")  # rich wraps the tables to the terminal width
+        assert main(["demo", "--out", str(out)]) == 0
+    return out
+
+
+def test_demo_answers_the_ar_question_guided_and_uniform(demo_out):
+    from mllmsc.cli.demo import QUESTION_INDEX, SCENE_INDEX, SCENE_SEED
+    from mllmsc.data.scenes import generate_scene
+
+    out = demo_out / "ar-question"
+    question = [e for e in generate_scene(SCENE_SEED, SCENE_INDEX).expressions if e.type == "question"]
+    truth = question[QUESTION_INDEX]
+    reports = {name: json.loads((out / name / "report.json").read_text()) for name in ("guided", "uniform")}
+    for report in reports.values():
+        assert report["task"]["question"] == truth.text and report["task"]["answerer"] == "tiny-vqa"
+        s = report["symbols"]
+        assert s["payload"] + s["side_info"] == s["total"] <= s["budget"] == 256 * 256 * 3 // 384
+    guided, uniform = reports["guided"], reports["uniform"]
+    assert guided["guidance"]["backend"] == "tiny-refseg" and guided["guidance"]["used_query"]
+    assert guided["metrics"]["roi_psnr"] > uniform["metrics"]["roi_psnr"] + 1.0
+    # the example the demo shows: guidance keeps the answer, uniform loses it
+    assert guided["task"]["answer"] == truth.answer != uniform["task"]["answer"]
+    assert (out / "comparison.png").stat().st_size > 0
+
+
+def test_demo_sends_the_photo_twice_and_importance_favours_the_face(demo_out):
+    out = demo_out / "photo"
     reports = {
         name: json.loads((out / name / "report.json").read_text()) for name in ("uniform", "importance")
     }
