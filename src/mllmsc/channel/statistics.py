@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import special, stats
+
+# scipy.stats costs ~1.5 s to import: it loads where a fading law is evaluated, not at start-up.
 
 Law = Literal["none", "rayleigh", "rician"]
 
@@ -124,6 +125,8 @@ class Fading:
             out = -np.expm1(-np.maximum(g, 0.0))
         else:
             scale = 2 * (self.k_factor + 1)
+            from scipy import stats
+
             out = stats.ncx2.cdf(scale * np.maximum(g, 0.0), df=2, nc=2 * self.k_factor)
         return float(out) if out.ndim == 0 else out
 
@@ -148,6 +151,8 @@ class Fading:
 def _exp_e1(x: float) -> float:
     """``e^x E1(x)`` without overflow: the closed form up to x = 50, then its asymptotic series."""
     if x <= 50:
+        from scipy import special
+
         return math.exp(x) * float(special.exp1(x))
     # e^x E1(x) ~ (1/x) Σ (-1)^n n! / x^n; five terms are exact to ~1e-9 at x = 50.
     return sum((-1) ** n * math.factorial(n) / x ** (n + 1) for n in range(6))
@@ -156,6 +161,8 @@ def _exp_e1(x: float) -> float:
 @functools.cache
 def _quadrature(k_factor: float) -> tuple[np.ndarray, np.ndarray]:
     """Cell means and masses of ``|h|²`` for Rician ``k_factor`` (see :meth:`Fading.quadrature`)."""
+    from scipy import stats
+
     if math.isinf(k_factor):
         nodes, weights = np.ones(1), np.ones(1)
     else:

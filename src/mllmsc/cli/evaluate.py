@@ -106,6 +106,10 @@ def evaluate(
     cbrs = tuple(parse_list(cbr or defaults["cbr"], parse_cbr))
     methods = tuple(parse_list(method or defaults["method"]))
     channels = tuple(parse_list(channel))
+    from mllmsc.channel import CHANNELS  # names only: nothing heavy is imported yet
+
+    for name in channels:
+        CHANNELS.require(name)
     if task == "vqa":
         _vqa(
             scenes=scenes, seed=seed, methods=methods, channels=channels, snrs=snrs, cbrs=cbrs,
