@@ -95,7 +95,7 @@ def markdown(rows: list[dict[str, str]], source: str) -> str:
         f"Images above `mllmsc.limits.MAX_PIXELS` = {MAX_PIXELS:,} pixels are refused (exit code 2).",
         "",
         "Before tiling the peak grew ~830 MiB per Mpx: " + BEFORE + ". Now MS-SSIM runs in row strips "
-        "above 0.5 Mpx (`mllmsc.eval.scoring.ms_ssim_strips`, equal to torchmetrics to 1e-6) and the "
+        "above 0.5 Mpx (`mllmsc.eval.metrics.ms_ssim_strips`, equal to torchmetrics to 1e-6) and the "
         "rest grows ~135–175 MiB per Mpx (image, guidance map, per-cell LMMSE, float64 PSNR).",
         "",
         "| size | Mpx | peak RSS (MiB) | wall time (s) | PSNR (dB) | exit code |",

@@ -47,7 +47,7 @@ def test_bad_input_is_a_user_error(tiny_vqa_dir):
         answerer(torch.rand(2, 3, 64, 64), QUESTIONS[:1])
     with pytest.raises(UserError, match="unknown answerer"):
         ANSWERERS.build("telepathy")
-    with pytest.raises(UserError, match="config.json"):
+    with pytest.raises(UserError, match="does not exist"):
         ANSWERERS.build("tiny-vqa", weights=tiny_vqa_dir / "nowhere")
 
 
