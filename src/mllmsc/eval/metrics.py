@@ -114,7 +114,6 @@ MS_SSIM_STRIPS_ABOVE = 1 << 19
 MS_SSIM_STRIP_PIXELS = 1 << 18
 
 
-
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
     """Multi-scale SSIM per image (Wang, Simoncelli & Bovik, 2003), via torchmetrics.
 

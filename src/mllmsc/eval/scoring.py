@@ -22,6 +22,7 @@ from mllmsc.types import TransmissionResult
 #: Every metric :func:`score` returns, in report order.
 METRICS = ("psnr", "ms_ssim", "roi_psnr", "background_psnr", "lpips")
 
+
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
