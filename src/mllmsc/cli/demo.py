@@ -110,7 +110,7 @@ def _ar_question(out: Path, channel: str, console) -> None:
 
 
 def _photo(out: Path, channel: str, snr_db: float, cbr_value: float, console) -> None:
-    """Case 2: the astronaut photo, the face given as a box, uniform against importance allocation."""
+    """Part 2: the astronaut photo, the face given as a box, uniform against importance allocation."""
     import torch
     from rich.table import Table
     from skimage import data
