@@ -434,7 +434,15 @@ class Trainer:
             model.train()
             while step < cfg.steps:
                 t0 = time.monotonic()
-                batch = next(batches)
+                try:
+                    batch = next(batches)
+                except RuntimeError:
+                    if not stop.requested:
+                        raise
+                    # The signal reached the data worker too (Ctrl-C, a kill of the process
+                    # group) before the loop saw it: the steps so far are whole, save and stop.
+                    last = checkpoint()
+                    break
                 rewarm = (
                     1.0 if rewarm_from is None else min(1.0, (step - rewarm_from + 1) / max(cfg.warmup, 1))
                 )
