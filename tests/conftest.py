@@ -27,6 +27,15 @@ def empty_hub_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread for the test (small ops crawl when two threads fight), restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def gen():
     """A fresh seeded generator: every random draw in a test comes from it."""
     return torch.Generator().manual_seed(1234)

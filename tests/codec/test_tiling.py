@@ -15,12 +15,7 @@ from mllmsc.codec.tiling import tiles
 H, W = 96, 128  # 6 × 8 cells of 16 px
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
