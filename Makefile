@@ -19,6 +19,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 
 demo: $(VENV)/.installed
 	$(BIN)/mllmsc demo --out demo-out
+	@echo "To see it work in a browser (upload, intent, SNR and CBR sliders, guided against uniform):"
+	@echo "  $(BIN)/mllmsc serve --insecure    # then open http://127.0.0.1:8000/"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -15,7 +15,7 @@ try:  # typer >= 0.2x ships its own copy of click; its exceptions are not click'
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_errors
 
-from mllmsc.cli import channel, demo, env, evaluate, guide, report, scenes, train, transmit
+from mllmsc.cli import channel, demo, env, evaluate, guide, report, scenes, serve, train, transmit
 from mllmsc.errors import UserError
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.command(name="guide")(guide.guide)
 app.command(name="scenes")(scenes.scenes)
 app.command(name="eval")(evaluate.evaluate)
 app.command(name="report")(report.report)
+app.command(name="serve")(serve.serve)
 
 
 def _fail(message: str) -> int:

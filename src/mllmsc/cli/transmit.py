@@ -50,6 +50,17 @@ def transmit(
     answerer_weights: Path | None = typer.Option(
         None, "--answerer-weights", help="Answerer model folder (default: shipped)."
     ),
+    edge: str | None = typer.Option(
+        None,
+        "--edge",
+        help="Ask the edge service at this URL for the importance map (local guidance if it fails).",
+    ),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help="Bearer token for --edge (else the MLLMSC_TOKEN variable)."
+    ),
+    edge_timeout: float = typer.Option(
+        10.0, "--edge-timeout", help="Seconds to wait for the edge per attempt."
+    ),
 ) -> None:
     """Send IMAGE over a noisy channel with importance-aware deep JSCC and report what arrived."""
     report = send_image(
@@ -67,8 +78,32 @@ def transmit(
         seed=seed,
         weights=weights,
         answerer=(answerer, answerer_weights) if answer else None,
+        edge=_edge(edge, token_file, edge_timeout, guidance, mask, box),
     )
     _print_summary(out, report)
+
+
+def _edge(
+    url: str | None, token_file: Path | None, timeout_s: float, guidance: str | None, mask, box
+) -> dict | None:
+    """The checked ``--edge`` settings: ``{"url", "token", "timeout_s", "remote"}``, or ``None``."""
+    if url is None:
+        if token_file is not None:
+            raise UserError("--token-file is the token for --edge; pass --edge URL too")
+        return None
+    from mllmsc.service.security import check_edge_url, read_token
+
+    if mask is not None or box is not None or guidance in ("mask", "box", "uniform"):
+        raise UserError("--edge asks the edge where the importance is; --mask, --box and --guidance "
+                        "mask/box/uniform say it locally: use one or the other")  # fmt: skip
+    if not 0 < timeout_s <= 600:
+        raise UserError(f"--edge-timeout must be in (0, 600] seconds, got {timeout_s:g}")
+    return {
+        "url": check_edge_url(url),
+        "token": read_token(token_file),
+        "timeout_s": timeout_s,
+        "remote": guidance,
+    }
 
 
 def send_image(
@@ -87,11 +122,14 @@ def send_image(
     seed: int = 0,
     weights: Path | None = None,
     answerer: tuple[str, Path | None] | None = None,
+    edge: dict | None = None,
 ) -> dict:
     """Read the files, send the image through the method registry and write the five outputs.
 
     ``--guidance uniform`` is the ``uniform-jscc`` method (no side information); every other
     backend feeds ``ia-jscc``. ``answerer`` (name, weights folder) answers the query at the receiver.
+    ``edge`` (``{"url", "token", "timeout_s", "remote"}``) asks the edge service for the map, with
+    ``guidance`` as the local fallback; the report's guidance block says which answered and why.
 
     Returns:
         the ``report.json`` content.
@@ -120,7 +158,16 @@ def send_image(
     from mllmsc.guidance import build_guidance
     from mllmsc.methods import METHODS
 
-    backend = build_guidance(guidance, model=guidance_model, mask=str(mask) if mask else None, box=box)
+    def local():
+        return build_guidance(guidance, model=guidance_model, mask=str(mask) if mask else None, box=box)
+
+    if edge is not None:
+        from mllmsc.service.client import EdgeClient, EdgeGuidance
+
+        client = EdgeClient(edge["url"], edge["token"], timeout_s=edge["timeout_s"])
+        backend = EdgeGuidance(client, local=local, remote=edge["remote"])
+    else:
+        backend = local()
     x = read_image(image)[None]
     eval_mask = read_mask(roi_mask, size=tuple(x.shape[-2:]))[None] if roi_mask is not None else None
     method = METHODS.build("uniform-jscc" if guidance == "uniform" else "ia-jscc", weights=weights)
@@ -132,6 +179,8 @@ def send_image(
         x, method=method, channel=channel, snr_db=snr_db, cbr=cbr, guidance=backend, query=query,
         seed=seed, roi=eval_mask, image_name=str(image), answerer=task,
     )  # fmt: skip
+    if edge is not None:
+        report["guidance"].update(backend.outcome)
     write_transmission(out, x, result, report)
     return report
 
@@ -185,6 +234,10 @@ def _print_summary(out: Path, report: dict) -> None:
     guidance_line = f"guidance {g['backend']} ({query_note}), ROI {100 * g['roi_fraction']:.1f} %"
     if "fallback" in g:
         guidance_line += f"; [yellow]{g['fallback']}[/]"
+    if "reason" in g:
+        guidance_line += f"\n[yellow]the edge {g['edge']} was not used: {g['reason']}[/]"
+    elif "edge" in g:
+        guidance_line += f" from the edge {g['edge']} ({g['server_ms']:.0f} ms there)"
     Console().print(
         f"{guidance_line}\n"
         f"[bold]{report['image']}[/] → {report['channel']} at {report['snr_db']:g} dB, "
