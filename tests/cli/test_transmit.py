@@ -48,7 +48,7 @@ def test_writes_every_file_and_a_report_that_keeps_the_contract(tmp_path, photo_
     assert report["cbr_used"] == pytest.approx(s["total"] / (3 * 96 * 128))
     assert report["guidance"] == {"backend": "uniform", "roi_fraction": 1.0, "used_query": False}
     m = report["metrics"]
-    assert set(m) == {"psnr", "ms_ssim", "roi_psnr", "background_psnr", "lpips"}
+    assert set(m) == {"psnr", "ms_ssim", "roi_psnr", "background_psnr", "vif", "niqe", "lpips", "dists"}
     assert m["background_psnr"] is None  # the uniform mask leaves no background
     assert m["lpips"] is None  # no LPIPS weights here
     assert m["roi_psnr"] == pytest.approx(m["psnr"])

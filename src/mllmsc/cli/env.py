@@ -57,6 +57,10 @@ def env() -> None:
     for label, repo_id in OPTIONAL_MODELS.items():
         table.add_row(label, f"{repo_id}: {'present' if _in_hf_cache(repo_id) else 'absent'}")
     table.add_row("lpips", "present" if _lpips_present() else "absent (LPIPS reported as null)")
+    dists_missing = _dists_missing()
+    table.add_row(
+        "dists", "present" if dists_missing is None else f"absent: {dists_missing} (DISTS reported as null)"
+    )
     names = shipped_weights()
     table.add_row("shipped weights", ", ".join(names) if names else "none yet")
     Console().print(table)
@@ -66,3 +70,9 @@ def _lpips_present() -> bool:
     from mllmsc.eval.metrics import lpips_available
 
     return lpips_available()
+
+
+def _dists_missing() -> str | None:
+    from mllmsc.eval.metrics import dists_unavailable_reason
+
+    return dists_unavailable_reason()
