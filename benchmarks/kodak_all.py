@@ -31,7 +31,7 @@ from _report import replace_section  # noqa: E402
 from mllmsc.eval.refseg import write_csv  # noqa: E402
 from mllmsc.eval.sweep import SweepSpec, read_results, run_sweep, summarize  # noqa: E402
 
-METHODS = ("uniform-jscc", "ia-jscc", "digital", "digital-jpeg", "digital-capacity")
+METHODS = ("uniform-jscc", "ia-jscc", "deep-jscc", "digital", "digital-jpeg", "digital-capacity")
 SNRS = (1.0, 4.0, 7.0, 10.0, 13.0)
 CBRS = (1 / 48, 1 / 24, 1 / 16, 1 / 12, 1 / 8)
 CBR_NAMES = {1 / 48: "1/48", 1 / 24: "1/24", 1 / 16: "1/16", 1 / 12: "1/12", 1 / 8: "1/8"}
@@ -155,13 +155,15 @@ def main() -> None:
         + "). "
         "Mean PSNR in dB (RGB in [0, 1]). `uniform-jscc` / `ia-jscc` are the shipped IA-JSCC weights "
         "(`ia-jscc` with a centred 25 % ROI box as its map, side information counted in the budget); "
+        "`deep-jscc` is the CNN of Bourtsoulatze et al. with ADJSCC attention, trained here with the "
+        "same data and CPU hours as IA-JSCC (`configs/deep_jscc.toml`); "
         "`digital` = HEIF + 5G LDPC + QAM, `digital-jpeg` = JPEG + the same, `digital-capacity` = HEIF "
         "at `symbols · log2(1 + SNR)` bits (ergodic capacity for Rayleigh). Rayleigh: block fading, one "
         "`h` per image, perfect CSI, MMSE equalisation for JSCC; the digital link uses the same channel. "
         "A lost image (CRC failure) is mid-grey and counted."
         + (
             f" Rows of {', '.join(f'`{m}`' for m in kept)} are kept from the previous run "
-            "(`--keep-others`: they do not depend on the codec weights)."
+            "(`--keep-others`: the same weights and seeds as then; only the methods named were rerun)."
             if kept
             else ""
         ),

@@ -55,20 +55,30 @@ class SNRAttention(nn.Module):
     One model then serves every SNR: at low SNR it learns to shift the feature energy to what
     survives the noise (Xu et al. 2021, Fig. 3). The SNR enters in dB scaled to about [0, 1].
 
+    ``extra`` more context values per item (e.g. the fraction of symbols sent, so one model also
+    serves every rate) join the SNR at the MLP's input.
+
     Shapes:
-        x: ``[B, C, H, W]``; snr_db: ``[B]`` float → ``[B, C, H, W]``.
+        x: ``[B, C, H, W]``; snr_db: ``[B]`` float; extra: ``[B, extra]`` → ``[B, C, H, W]``.
     """
 
-    def __init__(self, channels: int, hidden: int | None = None) -> None:
+    def __init__(self, channels: int, hidden: int | None = None, *, extra: int = 0) -> None:
         super().__init__()
         hidden = hidden or max(channels // 4, 8)
+        self.extra = extra
         self.mlp = nn.Sequential(
-            nn.Linear(channels + 1, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
+            nn.Linear(channels + 1 + extra, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
         )
 
-    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        context = torch.cat([x.mean(dim=(2, 3)), (snr_db / 20.0)[:, None]], dim=1)
-        return x * torch.sigmoid(self.mlp(context))[:, :, None, None]
+    def forward(
+        self, x: torch.Tensor, snr_db: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        parts = [x.mean(dim=(2, 3)), (snr_db / 20.0)[:, None]]
+        if self.extra:
+            if extra is None or extra.shape != (x.shape[0], self.extra):
+                raise ValueError(f"SNRAttention needs extra context [B, {self.extra}]")
+            parts.append(extra.to(x.dtype))
+        return x * torch.sigmoid(self.mlp(torch.cat(parts, dim=1)))[:, :, None, None]
 
 
 class FiLM(nn.Module):

@@ -1,4 +1,9 @@
-"""IA-JSCC as transmission methods: ``uniform-jscc`` (the Deep JSCC baseline) and ``ia-jscc``.
+"""Learned JSCC codecs as transmission methods: ``uniform-jscc``, ``ia-jscc`` and ``deep-jscc``.
+
+``uniform-jscc`` and ``ia-jscc`` are IA-JSCC with its two allocators; ``deep-jscc`` is the field's
+CNN (:class:`~mllmsc.codec.deep_jscc.DeepJSCC`) trained here at the same compute, uniform only.
+Both models speak one codec protocol (``cell``, ``k_max``, ``header_symbols``, ``encode``,
+``receive``), so one link serves them::
 
     x, m ──► allocator.allocate(m, budget) ──► k, side bits
     x, m, k ──► codec.encode ──► z (+ gain header) ──► channel(z, snr) ──► y
@@ -15,19 +20,24 @@ from pathlib import Path
 import torch
 
 from mllmsc.codec import IAJSCC, allocator_for, symbol_budget
+from mllmsc.codec.deep_jscc import DeepJSCC
 from mllmsc.latency import StageClock
 from mllmsc.methods.base import Shared, TransmissionMethod
 from mllmsc.types import ImportanceMap, TransmissionResult
 
+#: The codec models a JSCC method can run, by the name of their shipped weights.
+CODECS: dict[str, type[IAJSCC] | type[DeepJSCC]] = {"ia-jscc": IAJSCC, "deep-jscc": DeepJSCC}
+
 
 class JSCCMethod(TransmissionMethod):
-    """The IA-JSCC link with one allocator.
+    """A learned JSCC link with one allocator.
 
     Args:
         allocator: ``"uniform"`` or ``"importance"`` (:data:`mllmsc.codec.allocation.ALLOCATORS`).
         name: the registry name this method reports.
-        weights: an IA-JSCC folder (``config.json`` + ``model.safetensors``); default: the folder
-            ``shared.weights["ia-jscc"]`` names, else the shipped weights.
+        model: which codec (a key of :data:`CODECS`).
+        weights: a model folder (``config.json`` + ``model.safetensors``); default: the folder
+            ``shared.weights[model]`` names, else the shipped weights of ``model``.
         codec: an already loaded model instead of ``weights`` (the caller owns its device).
         shared: what this run's methods share (one codec for ``uniform-jscc`` and ``ia-jscc``).
         rule: allocation-rule options for the importance allocator (``concentration``,
@@ -39,8 +49,9 @@ class JSCCMethod(TransmissionMethod):
         *,
         allocator: str,
         name: str,
+        model: str = "ia-jscc",
         weights: str | Path | None = None,
-        codec: IAJSCC | None = None,
+        codec: IAJSCC | DeepJSCC | None = None,
         shared: Shared | None = None,
         **rule,
     ) -> None:
@@ -48,8 +59,10 @@ class JSCCMethod(TransmissionMethod):
             from mllmsc.weights import weights_path
 
             shared = shared if shared is not None else Shared()
-            folder = Path(weights or shared.weights.get("ia-jscc") or weights_path("ia-jscc"))
-            codec = shared.get(("ia-jscc", folder.resolve()), lambda: IAJSCC.from_pretrained(folder).eval())
+            folder = Path(weights or shared.weights.get(model) or weights_path(model))
+            codec = shared.get(
+                (model, folder.resolve()), lambda: CODECS[model].from_pretrained(folder).eval()
+            )
         self.name = name
         self.codec = codec
         self.allocator = allocator_for(codec, allocator, **rule)
