@@ -64,6 +64,18 @@ def tiny_codec_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_refiner_dir(tmp_path_factory):
+    """A tiny random generative refiner (2-level UNet of 8 channels) saved as shipped weights are."""
+    from mllmsc.decoder.refiner import GenerativeRefiner, RefinerConfig
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-refiner")
+    config = RefinerConfig(block_out_channels=(8, 8), norm_num_groups=4, train_timesteps=50)
+    GenerativeRefiner(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def photo_path(tmp_path_factory):
     """A small real photo (scikit-image's astronaut, 96×128) as PNG."""
     import numpy as np

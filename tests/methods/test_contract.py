@@ -14,8 +14,8 @@ H, W = 64, 96
 
 
 @pytest.fixture(scope="module")
-def shared(tiny_codec_dir):
-    return Shared(weights={"ia-jscc": tiny_codec_dir})
+def shared(tiny_codec_dir, tiny_refiner_dir):
+    return Shared(weights={"ia-jscc": tiny_codec_dir, "generative-refiner": tiny_refiner_dir})
 
 
 @pytest.fixture(autouse=True)

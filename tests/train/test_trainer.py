@@ -29,12 +29,25 @@ PRESETS = {
     "codec": CONFIGS / "codec_tiny.toml",
     "refseg": CONFIGS / "tiny_refseg_tiny.toml",
     "vqa": CONFIGS / "tiny_vqa_tiny.toml",
+    "deep-jscc": CONFIGS / "deep_jscc_tiny.toml",
+    "generative": CONFIGS / "generative_tiny.toml",
 }
-OTHER_MODEL = {"codec": "model.k_max=4", "refseg": "model.embed=16", "vqa": "model.hidden=8"}
+OTHER_MODEL = {
+    "codec": "model.k_max=4",
+    "refseg": "model.embed=16",
+    "vqa": "model.hidden=8",
+    "deep-jscc": "model.width=8",
+    "generative": "model.fold=2",
+}
+WITH_PHOTOS = ("codec", "deep-jscc", "generative")  # the tasks that read a folder of photos
 
 
 def _sets(task: str, images: Path, *more: str) -> list[str]:
-    data = [f'data="{images}"', f'eval_data="{images}"', 'eval_images=["im0.png"]'] if task == "codec" else []
+    data = (
+        [f'data="{images}"', f'eval_data="{images}"', 'eval_images=["im0.png"]']
+        if task in ("codec", "deep-jscc", "generative")
+        else []
+    )
     return [*data, *more]
 
 
@@ -62,7 +75,7 @@ def _patch_loss(monkeypatch, task: str, effect) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("task", ["codec", "refseg", "vqa"])
+@pytest.mark.parametrize("task", ["codec", "refseg", "vqa", "deep-jscc", "generative"])
 def test_a_stopped_run_resumes_with_its_step_count_and_log(task, images, tmp_path, monkeypatch):
     out = tmp_path / "run"
     sets = _sets(task, images, "log_every=2", "ckpt_every=0", "ckpt_minutes=1000")
@@ -130,7 +143,7 @@ def test_non_finite_steps_are_skipped(task, images, tmp_path, monkeypatch):
         )
 
 
-@pytest.mark.parametrize("task", ["codec", "refseg", "vqa"])
+@pytest.mark.parametrize("task", ["codec", "refseg", "vqa", "deep-jscc", "generative"])
 def test_exported_weights_load_and_init_continues_their_step_and_hours(task, images, tmp_path):
     cls = task_class(task)
     last = run(

@@ -18,6 +18,8 @@ name              what
 ================= ===========================================================================
 uniform-jscc      IA-JSCC with uniform allocation: the Deep JSCC / ADJSCC baseline, no side info
 ia-jscc           IA-JSCC with importance allocation; the level map is counted side information
+deep-jscc         Deep JSCC (Bourtsoulatze 2019) + ADJSCC attention, trained here at IA-JSCC's compute
+generative-MODE  uniform-jscc + the embedded diffusion decoder; MODE fast | balanced | quality
 digital           HEIF (HEVC intra) + CRC + 5G LDPC + QAM, best MCS for the SNR
 digital-jpeg      JPEG 4:2:0 + CRC + 5G LDPC + QAM
 digital-capacity  HEIF over an ideal capacity-achieving code (the bound of separation)
@@ -73,6 +75,30 @@ def _ia_jscc(**kwargs: Any) -> TransmissionMethod:
     from mllmsc.methods.jscc import JSCCMethod
 
     return JSCCMethod(allocator="importance", name="ia-jscc", **kwargs)
+
+
+@METHODS.register("deep-jscc")
+def _deep_jscc(**kwargs: Any) -> TransmissionMethod:
+    """The field's CNN Deep JSCC with SNR attention (``weights``: a model folder, default the shipped one)."""
+    from mllmsc.methods.jscc import JSCCMethod
+
+    return JSCCMethod(allocator="uniform", name="deep-jscc", model="deep-jscc", **kwargs)
+
+
+def _generative(mode: str):
+    def factory(**kwargs: Any) -> TransmissionMethod:
+        from mllmsc.methods.generative import generative_method
+
+        return generative_method(mode, **kwargs)
+
+    factory.__doc__ = (
+        f"uniform-jscc, then the generative decoder in {mode!r} mode (``refiner``, ``steps``, ``eta``)."
+    )
+    return factory
+
+
+for _mode in ("fast", "balanced", "quality"):
+    METHODS.register(f"generative-{_mode}")(_generative(_mode))
 
 
 @METHODS.register("digital")

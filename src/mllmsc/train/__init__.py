@@ -2,7 +2,8 @@
 
 A preset's ``task`` key picks a :class:`~mllmsc.train.trainer.TrainTask` from :data:`TASKS`
 (``codec`` → :class:`mllmsc.train.codec.CodecTask`, ``refseg`` → :class:`mllmsc.train.refseg.RefSegTask`,
-``vqa`` → :class:`mllmsc.train.vqa.VQATask`);
+``vqa`` → :class:`mllmsc.train.vqa.VQATask`, ``deep-jscc`` → :class:`mllmsc.train.deep_jscc.DeepJSCCTask`,
+``generative`` → :class:`mllmsc.train.generative.GenerativeTask`);
 the one :class:`~mllmsc.train.trainer.Trainer` runs it. A registration returns the task class and
 imports its module only when called, so ``mllmsc --help`` stays fast. Adding a task: see
 :mod:`mllmsc.train.trainer`.
@@ -29,6 +30,20 @@ def _codec() -> type[TrainTask]:
     from mllmsc.train.codec import CodecTask
 
     return CodecTask
+
+
+@TASKS.register("deep-jscc")
+def _deep_jscc() -> type[TrainTask]:
+    from mllmsc.train.deep_jscc import DeepJSCCTask
+
+    return DeepJSCCTask
+
+
+@TASKS.register("generative")
+def _generative() -> type[TrainTask]:
+    from mllmsc.train.generative import GenerativeTask
+
+    return GenerativeTask
 
 
 @TASKS.register("refseg")
