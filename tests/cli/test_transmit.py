@@ -226,3 +226,35 @@ def test_transmit_refuses_an_image_over_the_pixel_limit(tmp_path, tiny_codec_dir
     err = capsys.readouterr().err
     assert code == 2 and f"limit of {MAX_PIXELS}" in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (out / "report.json").exists()
+
+
+def test_the_generative_decoder_adds_its_block_and_keeps_the_symbols(
+    tmp_path, photo_path, tiny_codec_dir, tiny_refiner_dir
+):
+    code, out = run(tmp_path, photo_path, tiny_codec_dir, "--guidance", "uniform")
+    assert code == 0
+    plain = json.loads((out / "report.json").read_text())
+    assert "decoder" not in plain
+    code, out = run(
+        tmp_path, photo_path, tiny_codec_dir, "--guidance", "uniform",
+        "--decoder", "generative", "--mode", "quality", "--decoder-weights", str(tiny_refiner_dir),
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["decoder"]["name"] == "generative" and report["decoder"]["mode"] == "quality"
+    assert report["decoder"]["steps"] == 16 and report["decoder"]["latency_ms"] > 0
+    assert report["symbols"] == plain["symbols"]  # the decoder changes the picture, not the bill
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (("--decoder", "magic"), "unknown decoder 'magic'"),
+        (("--decoder", "generative", "--mode", "turbo"), "--mode must be one of"),
+        (("--decoder", "generative", "--decoder-weights", "/nonexistent"), "no such folder"),
+    ],
+)
+def test_bad_decoder_arguments_exit_2(tmp_path, photo_path, tiny_codec_dir, capsys, extra, fragment):
+    code, _ = run(tmp_path, photo_path, tiny_codec_dir, *extra)
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err

@@ -61,6 +61,17 @@ def transmit(
     edge_timeout: float = typer.Option(
         10.0, "--edge-timeout", help="Seconds to wait for the edge per attempt."
     ),
+    decoder: str = typer.Option(
+        "fast",
+        "--decoder",
+        help="Receiver decoder: fast (the JSCC decoder) or generative (diffusion refiner).",
+    ),
+    mode: str = typer.Option(
+        "balanced", "--mode", help="Generative decoder compute: fast (no diffusion), balanced or quality."
+    ),
+    decoder_weights: Path | None = typer.Option(
+        None, "--decoder-weights", help="Generative refiner folder (default: shipped)."
+    ),
 ) -> None:
     """Send IMAGE over a noisy channel with importance-aware deep JSCC and report what arrived."""
     report = send_image(
@@ -79,6 +90,7 @@ def transmit(
         weights=weights,
         answerer=(answerer, answerer_weights) if answer else None,
         edge=_edge(edge, token_file, edge_timeout, guidance, mask, box),
+        decoder=(decoder, mode, decoder_weights),
     )
     _print_summary(out, report)
 
@@ -123,6 +135,7 @@ def send_image(
     weights: Path | None = None,
     answerer: tuple[str, Path | None] | None = None,
     edge: dict | None = None,
+    decoder: tuple[str, str, Path | None] = ("fast", "fast", None),
 ) -> dict:
     """Read the files, send the image through the method registry and write the five outputs.
 
@@ -130,6 +143,9 @@ def send_image(
     backend feeds ``ia-jscc``. ``answerer`` (name, weights folder) answers the query at the receiver.
     ``edge`` (``{"url", "token", "timeout_s", "remote"}``) asks the edge service for the map, with
     ``guidance`` as the local fallback; the report's guidance block says which answered and why.
+    ``decoder`` (name, mode, weights folder): ``generative`` refines what arrived with the diffusion
+    decoder (:mod:`mllmsc.decoder`), given the map, the SNR, the CBR and the query; the report
+    gains ``decoder: {name, mode, steps, latency_ms}``.
 
     Returns:
         the ``report.json`` content.
@@ -152,6 +168,14 @@ def send_image(
             raise UserError("--answer needs the question: pass --query TEXT")
     if weights is not None and not weights.is_dir():
         raise UserError(f"--weights {weights}: no such folder")
+    decoder_name, mode, decoder_weights = decoder
+    from mllmsc.decoder import DECODERS, MODES
+
+    DECODERS.require(decoder_name)
+    if mode not in MODES:
+        raise UserError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if decoder_weights is not None and not decoder_weights.is_dir():
+        raise UserError(f"--decoder-weights {decoder_weights}: no such folder")
 
     from mllmsc.data.io import read_image, read_mask
     from mllmsc.eval.transmission import transmit_image, write_transmission
@@ -171,6 +195,9 @@ def send_image(
     x = read_image(image)[None]
     eval_mask = read_mask(roi_mask, size=tuple(x.shape[-2:]))[None] if roi_mask is not None else None
     method = METHODS.build("uniform-jscc" if guidance == "uniform" else "ia-jscc", weights=weights)
+    progress = None
+    if decoder_name == "generative":
+        method, progress = _with_generative_decoder(method, mode, decoder_weights, query)
     task = None
     if answerer is not None:
         name, folder = answerer
@@ -179,10 +206,35 @@ def send_image(
         x, method=method, channel=channel, snr_db=snr_db, cbr=cbr, guidance=backend, query=query,
         seed=seed, roi=eval_mask, image_name=str(image), answerer=task,
     )  # fmt: skip
+    if progress is not None:
+        progress.stop()
+    if "decoder" in result.details:
+        report["decoder"] = result.details["decoder"]
     if edge is not None:
         report["guidance"].update(backend.outcome)
     write_transmission(out, x, result, report)
     return report
+
+
+def _with_generative_decoder(method, mode: str, weights: Path | None, query: str):
+    """``method`` followed by the generative decoder, and the progress bar its steps advance."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mllmsc.decoder.generative import GenerativeDecoder
+    from mllmsc.methods.generative import DecodedMethod
+
+    decoder = GenerativeDecoder(mode, weights=weights)
+    columns = (TextColumn(f"generative decoder ({mode})"), BarColumn(), TextColumn("{task.completed} steps"))
+    bar = Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    task = bar.add_task("denoise", total=max(decoder.steps, 1))
+
+    def advance(done: int, total: int) -> None:
+        if done == 1:
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    return DecodedMethod(method, decoder, name=method.name, prompt=query, progress=advance), bar
 
 
 def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:
@@ -217,6 +269,10 @@ def _said(task: dict) -> str:
     return f"{task['answer']} (confidence {task['confidence']:.2f})"
 
 
+def _decoder_line(d: dict) -> str:
+    return f"decoder {d['name']} ({d['mode']}): {d['steps']} denoising steps, {d['latency_ms']:.0f} ms\n"
+
+
 def _print_summary(out: Path, report: dict) -> None:
     from rich.console import Console
 
@@ -246,5 +302,6 @@ def _print_summary(out: Path, report: dict) -> None:
         f"PSNR {fmt(m['psnr'])}  MS-SSIM {fmt(m['ms_ssim'], '')}  ROI {fmt(m['roi_psnr'])}  "
         f"background {fmt(m['background_psnr'])}  total {lat['total']:.0f} ms\n"
         + (f"answer ({report['task']['answerer']}): {_said(report['task'])}\n" if "task" in report else "")
+        + (_decoder_line(report["decoder"]) if "decoder" in report else "")
         + f"wrote {out}/{{received,importance,allocation,report}}.png and report.json"
     )
