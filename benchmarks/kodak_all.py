@@ -136,10 +136,10 @@ def main() -> None:
     kept: list[str] = []
     if args.keep_others and summary_csv.is_file():
         with summary_csv.open(newline="", encoding="utf-8") as f:
-            # rows written before summary.csv had roi_n get it empty (the columns must agree)
-            others = [
-                {**r, "roi_n": r.get("roi_n", "")} for r in csv.DictReader(f) if r["method"] not in methods
-            ]
+            # rows written before summary.csv had a column (roi_n, the perceptual metrics) get it empty
+            fields = list(summary[0]) if summary else []
+            rows = [r for r in csv.DictReader(f) if r["method"] not in methods]
+            others = [{k: r.get(k, "") for k in fields or r} for r in rows]
         kept = sorted({r["method"] for r in others}, key=METHODS.index)
         summary = [*others, *summary]
         methods = [m for m in METHODS if m in {*methods, *kept}]

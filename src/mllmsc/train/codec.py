@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -32,8 +31,7 @@ from mllmsc.channel import CHANNELS
 from mllmsc.codec import IAJSCC, IAJSCCConfig, allocate, allocate_uniform, symbol_budget
 from mllmsc.config import ConfigError
 from mllmsc.data.io import list_images
-from mllmsc.errors import UserError
-from mllmsc.train.crops import CropSampler, read_folder, read_rgb
+from mllmsc.train.crops import CropSampler, PhotoData, read_rgb
 from mllmsc.train.loop import resolve_path
 from mllmsc.train.trainer import TrainConfig, TrainTask
 
@@ -276,7 +274,7 @@ def fit_klt(model: IAJSCC, sampler: CropSampler, n_patches: int, crop: int = 64)
     model.fit_transform(patches[:n_patches].to(next(model.parameters()).device))
 
 
-class CodecTask(TrainTask[CodecTrainConfig]):
+class CodecTask(PhotoData, TrainTask[CodecTrainConfig]):
     """IA-JSCC's pieces for the :class:`~mllmsc.train.trainer.Trainer`.
 
     Crops, importance maps and allocations are drawn on the CPU from one generator and moved to the
@@ -295,18 +293,8 @@ class CodecTask(TrainTask[CodecTrainConfig]):
     def __init__(self, cfg: CodecTrainConfig) -> None:
         super().__init__(cfg)
         self.channel = CHANNELS.build("awgn")
-        self._images: list[np.ndarray] | None = None
         self._eval_images: list[torch.Tensor] = []
         self.noise: torch.Generator | None = None  # the channel's generator, set by batches()
-
-    def images(self) -> list[np.ndarray]:
-        """The training photos, decoded once (the KLT fit and the batches share them)."""
-        if self._images is None:
-            try:
-                self._images = read_folder(resolve_path(self.cfg.data))
-            except UserError as err:
-                raise UserError(f"data: {err}") from None
-        return self._images
 
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         linear = [p for n, p in model.named_parameters() if n.startswith("transform.")]

@@ -96,3 +96,27 @@ class CropSampler:
                 crop = crop.flip(-1)
             out[b] = crop
         return out.float().div_(255.0)
+
+
+class PhotoData:
+    """For a training task whose preset names a ``data`` folder of photos: :meth:`images`, decoded
+    once on first use and shared by everything that samples them (a KLT fit, the batches).
+    """
+
+    _images: list[np.ndarray] | None = None
+
+    def images(self) -> list[np.ndarray]:
+        """The photos of ``self.cfg.data`` as ``[3, H, W]`` uint8 arrays.
+
+        Raises:
+            UserError: the folder is missing or holds no readable image (the message names ``data``).
+        """
+        if self._images is None:
+            from mllmsc.errors import UserError
+            from mllmsc.train.loop import resolve_path
+
+            try:
+                self._images = read_folder(resolve_path(self.cfg.data))
+            except UserError as err:
+                raise UserError(f"data: {err}") from None
+        return self._images

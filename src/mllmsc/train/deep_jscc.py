@@ -14,7 +14,6 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,9 +22,8 @@ from mllmsc.channel import CHANNELS
 from mllmsc.codec import allocate_uniform, symbol_budget
 from mllmsc.codec.deep_jscc import CELL, DeepJSCC, DeepJSCCConfig
 from mllmsc.config import ConfigError
-from mllmsc.errors import UserError
 from mllmsc.train.codec import evaluate_kodak_psnr, load_eval_images, psnr
-from mllmsc.train.crops import CropSampler, read_folder
+from mllmsc.train.crops import CropSampler, PhotoData
 from mllmsc.train.loop import resolve_path
 from mllmsc.train.trainer import TrainConfig, TrainTask
 
@@ -80,7 +78,7 @@ def sample_rate(cfg: DeepJSCCTrainConfig, batch: int, size: int, g: torch.Genera
     return allocate_uniform(batch, size, size, budget, cell=CELL, k_max=cfg.model.k_max).k
 
 
-class DeepJSCCTask(TrainTask[DeepJSCCTrainConfig]):
+class DeepJSCCTask(PhotoData, TrainTask[DeepJSCCTrainConfig]):
     """Deep JSCC's pieces for the :class:`~mllmsc.train.trainer.Trainer` (see the module docstring)."""
 
     name = "deep-jscc"
@@ -94,17 +92,8 @@ class DeepJSCCTask(TrainTask[DeepJSCCTrainConfig]):
     def __init__(self, cfg: DeepJSCCTrainConfig) -> None:
         super().__init__(cfg)
         self.channel = CHANNELS.build("awgn")
-        self._images: list[np.ndarray] | None = None
         self._eval_images: list[torch.Tensor] = []
         self.noise: torch.Generator | None = None
-
-    def images(self) -> list[np.ndarray]:
-        if self._images is None:
-            try:
-                self._images = read_folder(resolve_path(self.cfg.data))
-            except UserError as err:
-                raise UserError(f"data: {err}") from None
-        return self._images
 
     def batches(self, step: int, attempt: int) -> Iterator[Batch]:
         """``(x [b,3,S,S], k [b,1,S/4,S/4], snr_db [b])`` on the device, seeded like the codec task's."""

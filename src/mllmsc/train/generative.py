@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,9 +30,8 @@ from mllmsc.config import ConfigError
 from mllmsc.decoder.base import ReceiverContext
 from mllmsc.decoder.generative import GenerativeDecoder
 from mllmsc.decoder.refiner import GenerativeRefiner, RefinerConfig, noise_schedule
-from mllmsc.errors import UserError
 from mllmsc.train.codec import CodecTrainConfig, load_eval_images, psnr, sample_conditions
-from mllmsc.train.crops import CropSampler, read_folder
+from mllmsc.train.crops import CropSampler, PhotoData
 from mllmsc.train.loop import resolve_path
 from mllmsc.train.trainer import TrainConfig, TrainTask
 
@@ -81,7 +79,7 @@ class GenerativeTrainConfig(TrainConfig):
             raise ConfigError("need 0 < cbr_min <= cbr_max <= 1")
 
 
-class GenerativeTask(TrainTask[GenerativeTrainConfig]):
+class GenerativeTask(PhotoData, TrainTask[GenerativeTrainConfig]):
     """The refiner's pieces for the :class:`~mllmsc.train.trainer.Trainer` (see the module docstring)."""
 
     name = "generative"
@@ -97,7 +95,6 @@ class GenerativeTask(TrainTask[GenerativeTrainConfig]):
         self.channel = CHANNELS.build("awgn")
         self.schedule = noise_schedule(cfg.model, "ddpm")
         self._codec: IAJSCC | None = None
-        self._images: list[np.ndarray] | None = None
         self._eval: list[torch.Tensor] = []
 
     @property
@@ -109,14 +106,6 @@ class GenerativeTask(TrainTask[GenerativeTrainConfig]):
             folder = resolve_path(self.cfg.codec) if self.cfg.codec else weights_path("ia-jscc")
             self._codec = IAJSCC.from_pretrained(folder).eval().requires_grad_(False).to(self.device)
         return self._codec
-
-    def images(self) -> list[np.ndarray]:
-        if self._images is None:
-            try:
-                self._images = read_folder(resolve_path(self.cfg.data))
-            except UserError as err:
-                raise UserError(f"data: {err}") from None
-        return self._images
 
     def batches(self, step: int, attempt: int) -> Iterator[Batch]:
         """``(x, x̂, importance, snr_db, cbr)`` on the device: crops, what IA-JSCC delivered, the
