@@ -42,7 +42,7 @@ class Decoded:
         mode: the compute mode it ran in.
         steps: denoising steps run (0: no diffusion).
         latency_ms: wall time of this stage.
-        details: anything else worth reporting (sampler, eta).
+        details: anything else worth reporting (the sampler).
     """
 
     x: torch.Tensor
