@@ -59,13 +59,33 @@ def test_each_mode_runs_its_steps_and_reports_them(mode, refiner, one_thread):
         generator=torch.Generator().manual_seed(0),
         progress=lambda *p: progress.append(p),
     )
-    steps, sampler = MODE_SETTINGS[mode]
+    steps, sampler, perception = MODE_SETTINGS[mode]
     assert out.steps == steps == len(calls) and progress[-1] == (steps, steps)
+    assert out.details["perception"] == perception
     assert out.x.shape == x_hat.shape and out.x.min() >= 0 and out.x.max() <= 1
     assert out.report() == {"name": "generative", "mode": mode, "steps": steps, "latency_ms": out.latency_ms}
     assert out.latency_ms > 0 and out.details["sampler"] == sampler
     again = decoder(*_context_for(x_hat), generator=torch.Generator().manual_seed(0))
     assert torch.equal(out.x, again.x)  # one result per generator
+
+
+def test_perception_interpolates_between_the_posterior_mean_and_the_sample(refiner, one_thread):
+    """p = 0: the first step's x0-prediction (the mean); p = 1: the sample; p = 0.5: half-way."""
+    x_hat = torch.full((1, 3, 32, 48), 0.5)  # mid-grey: no clamping in the way of the linear check
+    out = {
+        p: GenerativeDecoder("quality", model=refiner, perception=p)(
+            *_context_for(x_hat), generator=torch.Generator().manual_seed(3)
+        ).x
+        for p in (0.0, 0.5, 1.0)
+    }
+    assert not torch.allclose(out[0.0], out[1.0])
+    torch.testing.assert_close(out[0.5], (out[0.0] + out[1.0]) / 2, atol=1e-5, rtol=0)
+    # the mean does not depend on the sampler's length: one step from t = T gives the same x0-prediction
+    one = GenerativeDecoder("quality", model=refiner, steps=1, perception=0.0)
+    torch.testing.assert_close(
+        one(*_context_for(x_hat), generator=torch.Generator().manual_seed(3)).x, out[0.0]
+    )
+    assert MODE_SETTINGS["fast"][2] == 0.0 < MODE_SETTINGS["balanced"][2] <= MODE_SETTINGS["quality"][2] <= 1
 
 
 def _context_for(x_hat):
@@ -80,6 +100,8 @@ def test_bad_settings_are_user_errors(refiner):
         GenerativeDecoder("balanced", model=refiner, sampler="euler")
     with pytest.raises(UserError, match="steps"):
         GenerativeDecoder("balanced", model=refiner, steps=-1)
+    with pytest.raises(UserError, match="perception"):
+        GenerativeDecoder("quality", model=refiner, perception=1.5)
     with pytest.raises(UserError, match="only mode"):
         DECODERS.build("fast", mode="quality")
 

@@ -244,3 +244,24 @@ def test_cli_writes_results_summary_and_plots(folders, tiny_codec_dir, tmp_path,
     ):
         assert main([*argv, *bad]) == 2
         assert fragment in capsys.readouterr().err
+
+
+def test_cli_hands_the_refiner_and_sd_folders_to_their_methods(
+    folders, tiny_codec_dir, tiny_refiner_dir, tmp_path, capsys
+):
+    argv = [
+        "eval", "--data", str(folders / "img"), "--snr", "10", "--cbr", "1/16", "--channel", "awgn",
+        "--method", "generative-balanced", "--weights", str(tiny_codec_dir),
+        "--refiner", str(tiny_refiner_dir), "--out", str(tmp_path / "ok"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    rows = read(tmp_path / "ok" / "results.csv")
+    assert len(rows) == 2 and {r["method"] for r in rows} == {"generative-balanced"}
+    # the folder given is the one loaded: a codec folder is not a refiner
+    assert main([*argv[:-4], "--refiner", str(tiny_codec_dir), "--out", str(tmp_path / "bad")]) == 2
+    assert "generative-refiner" in capsys.readouterr().err
+    sd = ["--method", "sd-latent", "--out", str(tmp_path / "sd")]
+    assert main([*argv[:9], *sd]) == 2  # no --sd-model: one line, before any row runs
+    assert "sd_model" in capsys.readouterr().err
+    assert main([*argv[:9], *sd, "--sd-model", str(tmp_path)]) == 2
+    assert "not a Stable Diffusion folder" in capsys.readouterr().err

@@ -150,7 +150,9 @@ def test_bad_specs_are_user_errors(tiny_codec_dir, tmp_path):
         spec(tiny_codec_dir, answerer="sphinx").validated()
     with pytest.raises(UserError, match="config.json"):  # a folder without weights
         spec(tiny_codec_dir, answerer="tiny-vqa", answerer_weights=tmp_path).validated()
-    assert set(VQA_METHODS) == {"guided", "oracle-mask", "uniform", "digital", "clean"}
+    assert set(VQA_METHODS) == {
+        "guided", "oracle-mask", "uniform", "generative-balanced", "generative-quality", "digital", "clean"
+    }  # fmt: skip
 
 
 def test_cli(tiny_codec_dir, tmp_path, capsys):

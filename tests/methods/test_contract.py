@@ -11,6 +11,9 @@ from mllmsc.methods.base import Shared, TransmissionMethod
 from mllmsc.types import TransmissionResult
 
 H, W = 64, 96
+# sd-latent needs a local Stable Diffusion folder, and a random tiny one cannot beat grey:
+# tests/decoder/test_stable_diffusion.py checks its bill, shapes, errors and seeding on tiny components.
+NAMES = [name for name in METHODS.available() if name != "sd-latent"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def importance_for(x):
     return GUIDANCE.build("box", box=(16, 8, 48, 40))(x, None)
 
 
-@pytest.mark.parametrize("name", METHODS.available())
+@pytest.mark.parametrize("name", NAMES)
 def test_every_method_keeps_the_contract(name, shared, photo):
     method = METHODS.build(name, shared=shared)
     assert isinstance(method, TransmissionMethod) and method.name == name
@@ -66,7 +69,7 @@ def test_every_method_keeps_the_contract(name, shared, photo):
     assert psnr > grey + 3
 
 
-@pytest.mark.parametrize("name", METHODS.available())
+@pytest.mark.parametrize("name", NAMES)
 def test_every_method_is_reproducible_per_generator(name, shared, photo):
     method = METHODS.build(name, shared=shared)
     channel = CHANNELS.build("rayleigh")
@@ -78,7 +81,7 @@ def test_every_method_is_reproducible_per_generator(name, shared, photo):
     assert torch.equal(send(5).x_hat, send(5).x_hat)
 
 
-@pytest.mark.parametrize("name", METHODS.available())
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(
     ("snr", "cbr", "shape", "fragment"),
     [

@@ -23,7 +23,7 @@ DEFAULTS = {
     "transmission": {"snr": "1,4,7,10,13", "cbr": "1/48,1/24,1/16,1/12,1/8", "method": "uniform-jscc"},
     "vqa": {"snr": "0,4,8,12", "cbr": "1/96", "method": "guided,oracle-mask,uniform,digital,clean"},
 }
-VQA_METHOD_NAMES = "guided, oracle-mask, uniform, digital, clean"
+VQA_METHOD_NAMES = "guided, oracle-mask, uniform, generative-balanced, generative-quality, digital, clean"
 
 
 def evaluate(
@@ -76,6 +76,12 @@ def evaluate(
         "mllmsc\\[ray].",
     ),
     weights: Path | None = typer.Option(None, "--weights", help="IA-JSCC folder (default: shipped)."),
+    refiner: Path | None = typer.Option(
+        None, "--refiner", help="transmission: generative-* methods' refiner folder (default: shipped)."
+    ),
+    sd_model: Path | None = typer.Option(
+        None, "--sd-model", help="transmission: a local Stable Diffusion folder, for method sd-latent."
+    ),
     scenes: int = typer.Option(100, "--scenes", min=1, help="refseg, vqa: number of generated scenes."),
     guidance: str | None = typer.Option(
         None,
@@ -134,6 +140,8 @@ def evaluate(
     spec = SweepSpec(
         data=data, methods=methods, channels=channels, snrs=snrs, cbrs=cbrs, roi_masks=roi_masks,
         seed=seed, weights=weights, metrics=_optional_metrics(metrics),
+        models=tuple((name, path) for name, path in (("generative-refiner", refiner), ("sd-latent", sd_model))
+                     if path is not None),
     ).validated()  # fmt: skip
 
     from rich.console import Console

@@ -72,6 +72,12 @@ def transmit(
     decoder_weights: Path | None = typer.Option(
         None, "--decoder-weights", help="Generative refiner folder (default: shipped)."
     ),
+    sd_model: Path | None = typer.Option(
+        None,
+        "--sd-model",
+        help="Local Stable Diffusion folder: send the image as its VAE latent (method sd-latent) "
+        "instead of IA-JSCC; --mode sets the denoising steps, --query is the prompt.",
+    ),
 ) -> None:
     """Send IMAGE over a noisy channel with importance-aware deep JSCC and report what arrived."""
     report = send_image(
@@ -91,6 +97,7 @@ def transmit(
         answerer=(answerer, answerer_weights) if answer else None,
         edge=_edge(edge, token_file, edge_timeout, guidance, mask, box),
         decoder=(decoder, mode, decoder_weights),
+        sd_model=sd_model,
     )
     _print_summary(out, report)
 
@@ -136,6 +143,7 @@ def send_image(
     answerer: tuple[str, Path | None] | None = None,
     edge: dict | None = None,
     decoder: tuple[str, str, Path | None] = ("fast", "fast", None),
+    sd_model: Path | None = None,
 ) -> dict:
     """Read the files, send the image through the method registry and write the five outputs.
 
@@ -145,7 +153,9 @@ def send_image(
     ``guidance`` as the local fallback; the report's guidance block says which answered and why.
     ``decoder`` (name, mode, weights folder): ``generative`` refines what arrived with the diffusion
     decoder (:mod:`mllmsc.decoder`), given the map, the SNR, the CBR and the query; the report
-    gains ``decoder: {name, mode, steps, latency_ms}``.
+    gains ``decoder: {name, mode, steps, latency_ms}``. ``sd_model`` (a local Stable Diffusion
+    folder) sends the image over ``sd-latent`` instead of IA-JSCC, in ``decoder``'s mode, with the
+    query as the prompt; the report gains the same ``decoder`` block.
 
     Returns:
         the ``report.json`` content.
@@ -176,6 +186,12 @@ def send_image(
         raise UserError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if decoder_weights is not None and not decoder_weights.is_dir():
         raise UserError(f"--decoder-weights {decoder_weights}: no such folder")
+    if sd_model is not None:
+        from mllmsc.decoder.stable_diffusion import check_folder
+
+        if decoder_name != "fast":
+            raise UserError("--sd-model decodes with Stable Diffusion itself: drop --decoder")
+        check_folder(sd_model, "--sd-model")
 
     from mllmsc.data.io import read_image, read_mask
     from mllmsc.eval.transmission import transmit_image, write_transmission
@@ -196,7 +212,9 @@ def send_image(
     eval_mask = read_mask(roi_mask, size=tuple(x.shape[-2:]))[None] if roi_mask is not None else None
     method = METHODS.build("uniform-jscc" if guidance == "uniform" else "ia-jscc", weights=weights)
     progress = None
-    if decoder_name == "generative":
+    if sd_model is not None:
+        method, progress = _sd_latent(sd_model, mode, query)
+    elif decoder_name == "generative":
         method, progress = _with_generative_decoder(method, mode, decoder_weights, query)
     task = None
     if answerer is not None:
@@ -218,23 +236,39 @@ def send_image(
 
 def _with_generative_decoder(method, mode: str, weights: Path | None, query: str):
     """``method`` followed by the generative decoder, and the progress bar its steps advance."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from mllmsc.decoder.generative import GenerativeDecoder
     from mllmsc.methods.generative import DecodedMethod
 
     decoder = GenerativeDecoder(mode, weights=weights)
-    columns = (TextColumn(f"generative decoder ({mode})"), BarColumn(), TextColumn("{task.completed} steps"))
+    bar, advance = _progress_bar(f"generative decoder ({mode})", max(decoder.steps, 1))
+    return DecodedMethod(method, decoder, name=method.name, prompt=query, progress=advance), bar
+
+
+def _sd_latent(folder: Path, mode: str, query: str):
+    """The ``sd-latent`` method on ``folder``, and the progress bar its denoising steps advance."""
+    from mllmsc.decoder.stable_diffusion import MODE_SETTINGS
+    from mllmsc.methods import METHODS
+
+    bar, advance = _progress_bar(f"stable diffusion ({mode})", max(MODE_SETTINGS[mode], 1))
+    method = METHODS.build("sd-latent", sd_model=folder, mode=mode, prompt=query, progress=advance)
+    return method, bar
+
+
+def _progress_bar(title: str, total: int):
+    """A transient bar on stderr, shown from the first step on, and the ``(done, total)`` callback."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(title), BarColumn(), TextColumn("{task.completed} steps"))
     bar = Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-    task = bar.add_task("denoise", total=max(decoder.steps, 1))
+    task = bar.add_task("denoise", total=total)
 
     def advance(done: int, total: int) -> None:
         if done == 1:
             bar.start()
         bar.update(task, completed=done, total=total)
 
-    return DecodedMethod(method, decoder, name=method.name, prompt=query, progress=advance), bar
+    return bar, advance
 
 
 def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:

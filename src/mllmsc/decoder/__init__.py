@@ -17,6 +17,10 @@ generative the embedded conditional diffusion refiner; ``mode`` fast | balanced 
 The JSCC link (:mod:`mllmsc.methods`) decodes the symbols; a decoder here refines or generates
 from that image, conditioned on the SNR, the CBR, the importance map and (for text-conditioned
 models) the user's intent. ``fast`` never runs a diffusion step.
+
+The Stable Diffusion path (:mod:`mllmsc.decoder.stable_diffusion`, method ``sd-latent``) is not a
+decoder of this registry: it sends the SD VAE latent instead of JSCC symbols, so it is a whole link
+(:mod:`mllmsc.methods.sd_latent`), whose receiver denoises from the step the SNR matches.
 """
 
 from __future__ import annotations

@@ -76,6 +76,9 @@ class SweepSpec:
             ROI/background PSNR and as the importance map of ``ia-jscc``; ``None``: no ROI.
         seed: base seed of every row.
         weights: IA-JSCC folder; ``None``: the shipped weights.
+        models: other model folders by the name the methods ask :class:`~mllmsc.methods.base.Shared`
+            for: ``("generative-refiner", folder)`` for the ``generative-*`` methods,
+            ``("sd-latent", folder)`` (a local Stable Diffusion) for ``sd-latent``.
         metrics: the optional metrics to compute per row (names in
             :data:`mllmsc.eval.scoring.OPTIONAL`); the rows computed by this run get them, rows
             resumed from an earlier run keep what they have.
@@ -90,7 +93,14 @@ class SweepSpec:
     seed: int = 0
     weights: Path | None = None
     metrics: tuple[str, ...] = ()
+    models: tuple[tuple[str, Path], ...] = ()
     images: tuple[Path, ...] = field(default=(), compare=False)
+
+    def shared(self):
+        """A :class:`~mllmsc.methods.base.Shared` holding this sweep's model folders."""
+        from mllmsc.methods.base import Shared
+
+        return Shared(weights={"ia-jscc": self.weights, **dict(self.models)})
 
     def validated(self) -> SweepSpec:
         """Check names and folders; returns a copy with the image list filled in."""
@@ -98,13 +108,12 @@ class SweepSpec:
         from mllmsc.data.io import IMAGE_SUFFIXES, list_images
         from mllmsc.eval.scoring import OPTIONAL
         from mllmsc.methods import METHODS
-        from mllmsc.methods.base import Shared
 
         unknown = [m for m in self.metrics if m not in OPTIONAL]
         if unknown:
             raise UserError(f"unknown metric {unknown[0]!r}; optional metrics: {', '.join(OPTIONAL)}")
 
-        shared = Shared(weights={"ia-jscc": self.weights})
+        shared = self.shared()
         # Built once here, so a bad name or missing weights fail before any row runs.
         built = [METHODS.build(method, shared=shared) for method in self.methods]
         for channel in self.channels:
@@ -140,9 +149,7 @@ class _Runner:
 
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
-        from mllmsc.methods.base import Shared
-
-        self._shared = Shared(weights={"ia-jscc": spec.weights})
+        self._shared = spec.shared()
         self._methods: dict[str, object] = {}
         self._channels: dict[str, object] = {}
         self._images: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}

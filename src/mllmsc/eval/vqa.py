@@ -1,6 +1,7 @@
 """Visual question answering over the channel (case study 1): does the answer survive the link?
 
-    scenes (seed, n) ──► every question ──► method (guided, oracle-mask, uniform, digital, clean)
+    scenes (seed, n) ──► every question ──► method (guided, oracle-mask, uniform, generative-*,
+        digital, clean)
         × channel × SNR × CBR ──► x̂ ──► answerer(x̂, question) ──► correct?
         ──► results.csv (one row per question × setting, with its seed; resumable)
         ──► summary.csv (per method × channel × SNR × CBR: accuracy and its 95 % Wilson interval,
@@ -57,6 +58,12 @@ VQA_METHODS: dict[str, VQAMethod] = {
     "guided": VQAMethod("ia-jscc", "question", "IA-JSCC, importance from the guidance reading the question"),
     "oracle-mask": VQAMethod("ia-jscc", "truth", "IA-JSCC, importance = ground-truth target mask"),
     "uniform": VQAMethod("uniform-jscc", None, "the same codec, uniform allocation"),
+    "generative-balanced": VQAMethod(
+        "generative-balanced", None, "uniform + the diffusion refiner, balanced mode (4 steps)"
+    ),
+    "generative-quality": VQAMethod(
+        "generative-quality", None, "uniform + the diffusion refiner, quality mode (16 steps)"
+    ),
     "digital": VQAMethod("digital", None, "HEIF + 5G LDPC + QAM"),
     "clean": VQAMethod("clean", None, "the undistorted scene (the answerer's ceiling)"),
 }

@@ -20,6 +20,7 @@ uniform-jscc      IA-JSCC with uniform allocation: the Deep JSCC / ADJSCC baseli
 ia-jscc           IA-JSCC with importance allocation; the level map is counted side information
 deep-jscc         Deep JSCC (Bourtsoulatze 2019) + ADJSCC attention, trained here at IA-JSCC's compute
 generative-MODE  uniform-jscc + the embedded diffusion decoder; MODE fast | balanced | quality
+sd-latent         a local Stable Diffusion's VAE latent, DDIM from the SNR-matched step
 digital           HEIF (HEVC intra) + CRC + 5G LDPC + QAM, best MCS for the SNR
 digital-jpeg      JPEG 4:2:0 + CRC + 5G LDPC + QAM
 digital-capacity  HEIF over an ideal capacity-achieving code (the bound of separation)
@@ -99,6 +100,15 @@ def _generative(mode: str):
 
 for _mode in ("fast", "balanced", "quality"):
     METHODS.register(f"generative-{_mode}")(_generative(_mode))
+
+
+@METHODS.register("sd-latent")
+def _sd_latent(**kwargs: Any) -> TransmissionMethod:
+    """Stable Diffusion latent + SNR-matched DDIM (``sd_model``: a local folder, required; ``mode``,
+    ``steps``, ``prompt``, ``guidance_scale``)."""
+    from mllmsc.methods.sd_latent import SDLatentMethod
+
+    return SDLatentMethod(**kwargs)
 
 
 @METHODS.register("digital")

@@ -103,7 +103,7 @@ def generative_method(
 
     shared = shared if shared is not None else Shared()
     model = None
-    if (MODE_SETTINGS.get(mode, (0, 0.0))[0] if steps is None else steps) > 0:
+    if (MODE_SETTINGS.get(mode, (0,))[0] if steps is None else steps) > 0:
         from mllmsc.weights import weights_path
 
         folder = Path(
