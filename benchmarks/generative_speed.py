@@ -42,7 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_grad_enabled(False)
+    with torch.no_grad():
+        text = measure(args)
+    print(text)
+    if not args.no_write:
+        replace_section("generative-speed", text)
+
+
+def measure(args) -> str:
+    """The section's Markdown: each mode's median decode time."""
     x = read_image(args.image)[None]
     h, w = x.shape[-2:]
     sent = METHODS.build("uniform-jscc")(
@@ -63,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         target = TARGETS_S[mode]
         verdict = "" if target is None else f"≤ {target:g} s: {'met' if median <= target else 'not met'}"
         rows.append(f"| `{mode}` | {steps} | {sampler} | {perception:g} | {median:.2f} | {verdict} |")
-    text = "\n".join([
+    return "\n".join([
         "### Decode time per Kodak image",
         "",
         f"`.venv/bin/python benchmarks/generative_speed.py` ({args.image.name}, {w}×{h}, AWGN 12 dB, "
@@ -74,9 +82,6 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|---|---|---|",
         *rows,
     ])  # fmt: skip
-    print(text)
-    if not args.no_write:
-        replace_section("generative-speed", text)
 
 
 if __name__ == "__main__":

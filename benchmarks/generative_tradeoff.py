@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_grad_enabled(False)
     start = time.perf_counter()
-    rows = measure(args)
+    with torch.no_grad():  # not set_grad_enabled(False): main() also runs inside the test process
+        rows = measure(args)
     chosen = choose(rows)
     text = markdown(rows, chosen, args, (time.perf_counter() - start) / 60)
     print(text)

@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,5 +52,6 @@ def test_the_tradeoff_script_runs_on_the_tiny_refiner(tmp_path, tiny_refiner_dir
     argv = ["--weights", str(tiny_refiner_dir), "--data", str(data), "--crop", "96", "--images", "3",
             "--snrs", "10", "--cbrs", "48", "--no-write"]  # fmt: skip
     bench.main(argv)
+    assert torch.is_grad_enabled()  # main() leaves the process as it found it
     out = capsys.readouterr().out
     assert "| fast | — |" in out and "| ddpm16 | 1 |" in out and "`balanced` = ddim4 at p =" in out

@@ -265,3 +265,17 @@ def test_cli_hands_the_refiner_and_sd_folders_to_their_methods(
     assert "sd_model" in capsys.readouterr().err
     assert main([*argv[:9], *sd, "--sd-model", str(tmp_path)]) == 2
     assert "not a Stable Diffusion folder" in capsys.readouterr().err
+
+
+def test_common_seeds_give_every_method_of_a_setting_the_same_draw(folders, tiny_codec_dir, tmp_path):
+    """generative-fast is uniform-jscc itself: with common seeds it meets the same fade and matches
+    it row for row; without, each method draws its own."""
+    methods = ("uniform-jscc", "generative-fast")
+    kw = dict(methods=methods, channels=("rayleigh",), snrs=(3.0,), cbrs=(1 / 16,), roi_masks=None)
+    paired = run_sweep(spec(folders, tiny_codec_dir, common_seeds=True, **kw), tmp_path / "paired")
+    apart = run_sweep(spec(folders, tiny_codec_dir, **kw), tmp_path / "apart")
+    for rows, same in ((paired, True), (apart, False)):
+        by = {(r["image"], r["method"]): r for r in rows}
+        for image in ("im0.png", "im1.png"):
+            a, b = by[(image, methods[0])], by[(image, methods[1])]
+            assert (a["seed"] == b["seed"]) is same and (a["psnr"] == b["psnr"]) is same

@@ -82,6 +82,12 @@ def evaluate(
     sd_model: Path | None = typer.Option(
         None, "--sd-model", help="transmission: a local Stable Diffusion folder, for method sd-latent."
     ),
+    common_seeds: bool = typer.Option(
+        False,
+        "--common-seeds",
+        help="transmission: seed rows without their method, so every method of a setting meets the "
+        "same noise and fade (paired comparisons).",
+    ),
     scenes: int = typer.Option(100, "--scenes", min=1, help="refseg, vqa: number of generated scenes."),
     guidance: str | None = typer.Option(
         None,
@@ -142,6 +148,7 @@ def evaluate(
         seed=seed, weights=weights, metrics=_optional_metrics(metrics),
         models=tuple((name, path) for name, path in (("generative-refiner", refiner), ("sd-latent", sd_model))
                      if path is not None),
+        common_seeds=common_seeds,
     ).validated()  # fmt: skip
 
     from rich.console import Console

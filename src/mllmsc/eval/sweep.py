@@ -60,9 +60,10 @@ class Row:
         """Identity in results.csv (numbers as written there)."""
         return (self.image, self.method, self.channel, _num(self.snr_db), _num(self.cbr))
 
-    def seed(self, base: int) -> int:
-        """A 63-bit seed from the sweep seed and this row alone."""
-        return row_seed(base, self.key)
+    def seed(self, base: int, *, common: bool = False) -> int:
+        """A 63-bit seed from the sweep seed and this row alone; ``common``: without the method,
+        so every method of a setting draws the same noise and fade (paired comparisons)."""
+        return row_seed(base, (self.key[0], *self.key[2:]) if common else self.key)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class SweepSpec:
         models: other model folders by the name the methods ask :class:`~mllmsc.methods.base.Shared`
             for: ``("generative-refiner", folder)`` for the ``generative-*`` methods,
             ``("sd-latent", folder)`` (a local Stable Diffusion) for ``sd-latent``.
+        common_seeds: seed each row without its method, so the methods of a setting meet the same
+            channel draw (one fade per image on ``rayleigh``): their differences are then the
+            methods', not the draws'. Off by default (the committed tables were run without it).
         metrics: the optional metrics to compute per row (names in
             :data:`mllmsc.eval.scoring.OPTIONAL`); the rows computed by this run get them, rows
             resumed from an earlier run keep what they have.
@@ -94,6 +98,7 @@ class SweepSpec:
     weights: Path | None = None
     metrics: tuple[str, ...] = ()
     models: tuple[tuple[str, Path], ...] = ()
+    common_seeds: bool = False
     images: tuple[Path, ...] = field(default=(), compare=False)
 
     def shared(self):
@@ -191,12 +196,13 @@ class _Runner:
         importance = None
         if method.needs_importance:
             importance = GUIDANCE.build("mask", mask=mask[0])(x, None)
-        generator = torch.Generator().manual_seed(row.seed(self.spec.seed))
+        seed = row.seed(self.spec.seed, common=self.spec.common_seeds)
+        generator = torch.Generator().manual_seed(seed)
         result = method(x, importance, self.channel(row.channel), row.snr_db, row.cbr, generator=generator)
         metrics = score(x, result, mask, extra=self.spec.metrics)[0]
         return {
             "image": row.image, "method": row.method, "channel": row.channel,
-            "snr_db": _num(row.snr_db), "cbr": _num(row.cbr), "seed": str(row.seed(self.spec.seed)),
+            "snr_db": _num(row.snr_db), "cbr": _num(row.cbr), "seed": str(seed),
             **{m: _finite(metrics[m]) for m in METRICS},
             "symbols": str(int(result.symbols.total[0])), "side_info": str(int(result.symbols.side_info[0])),
             "lost": str(int(result.lost[0])), "time_ms": f"{result.latency_ms['total']:.1f}",
