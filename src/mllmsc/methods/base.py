@@ -107,6 +107,17 @@ class TransmissionMethod:
         return f"{type(self).__name__}({self.name!r})"
 
 
+#: ``details["fallback"]`` of a method that sent a flat map as uniform allocation.
+FLAT_MAP_FALLBACK = "uniform allocation: the importance map is flat (it marks no region)"
+
+
+def is_flat(importance: torch.Tensor) -> bool:
+    """Whether every item's map is constant (``[B, 1, H, W]``): it singles out nothing, so paying
+    side information to describe an even split would be waste (send as uniform instead)."""
+    spread = importance.flatten(1).amax(1) - importance.flatten(1).amin(1)
+    return bool((spread < 1e-6).all())
+
+
 def _check_inputs(x, importance, snr_db, cbr, method: TransmissionMethod) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3 or min(x.shape[-2:]) < 1:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__

@@ -22,7 +22,7 @@ import torch
 from mllmsc.codec import IAJSCC, allocator_for, symbol_budget
 from mllmsc.codec.deep_jscc import DeepJSCC
 from mllmsc.latency import StageClock
-from mllmsc.methods.base import Shared, TransmissionMethod
+from mllmsc.methods.base import FLAT_MAP_FALLBACK, Shared, TransmissionMethod, is_flat
 from mllmsc.types import ImportanceMap, TransmissionResult
 
 #: The codec models a JSCC method can run, by the name of their shipped weights.
@@ -85,11 +85,11 @@ class JSCCMethod(TransmissionMethod):
         budget = symbol_budget(cbr, height, width)
         m = importance.soft if importance is not None else torch.ones(b, 1, height, width)
         allocator, details = self.allocator, {}
-        if allocator.uses_importance and _flat(m):
+        if allocator.uses_importance and is_flat(m):
             # A map that singles out nothing (an empty mask, a uniform map) would pay side
             # information to describe an even split: send as uniform, and say so.
             allocator = self.uniform
-            details["fallback"] = "uniform allocation: the importance map is flat (it marks no region)"
+            details["fallback"] = FLAT_MAP_FALLBACK
         allocation = allocator.allocate(m, budget)
         clock.lap("allocate")
 
@@ -106,9 +106,3 @@ class JSCCMethod(TransmissionMethod):
             x_hat, allocation.bill, clock.laps, importance=importance, allocation=allocation, channel=out,
             details=details,
         )  # fmt: skip
-
-
-def _flat(importance: torch.Tensor) -> bool:
-    """Whether every item's map is constant (``[B, 1, H, W]``)."""
-    spread = importance.flatten(1).amax(1) - importance.flatten(1).amin(1)
-    return bool((spread < 1e-6).all())

@@ -61,7 +61,7 @@ from mllmsc.decoder.stable_diffusion import (
 )
 from mllmsc.errors import UserError
 from mllmsc.latency import StageClock
-from mllmsc.methods.base import Shared, TransmissionMethod
+from mllmsc.methods.base import FLAT_MAP_FALLBACK, Shared, TransmissionMethod, is_flat
 from mllmsc.types import Allocation, ChannelOutput, ImportanceMap, TransmissionResult
 
 #: Bits of the power-normalisation gain header (as IA-JSCC's ``gain_bits``).
@@ -283,12 +283,6 @@ def unpack(out: ChannelOutput, n: torch.Tensor, gain: torch.Tensor) -> ReceivedL
     return ReceivedLatent(y=y, noise_var=noise_var, sent=sent, power=power)
 
 
-def _flat(importance: torch.Tensor) -> bool:
-    """Whether every item's map is constant (``[B, 1, H, W]``)."""
-    spread = importance.flatten(1).amax(1) - importance.flatten(1).amin(1)
-    return bool((spread < 1e-6).all())
-
-
 class SDLatentMethod(TransmissionMethod):
     """The Stable Diffusion latent link and its SNR-matched diffusion receiver.
 
@@ -372,8 +366,8 @@ class SDLatentMethod(TransmissionMethod):
         allocator = self.uniform
         m = torch.ones(b, 1, height, width)
         if importance is not None:
-            if _flat(importance.soft):
-                details["fallback"] = "uniform allocation: the importance map is flat (it marks no region)"
+            if is_flat(importance.soft):
+                details["fallback"] = FLAT_MAP_FALLBACK
             else:
                 allocator, m = self.by_importance, importance.soft
         allocation = allocator.allocate(m.cpu(), budget)
