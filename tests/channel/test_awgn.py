@@ -81,3 +81,34 @@ def test_noise_variance_closed_form():
         noise_variance(torch.tensor([0.0, -3.0]), 2, torch.device("cpu")),
         torch.tensor([1.0, 10**0.3]),
     )
+
+
+@pytest.mark.parametrize("noise_var", [torch.tensor(0.3), torch.tensor([0.1, 2.0])])
+def test_noise_is_sionnas_awgn_draw_for_draw(noise_var):
+    """add_awgn is drawn by hand only to spare the Sionna import; it must stay Sionna's AWGN."""
+    import sionna.phy.channel as sch
+
+    from mllmsc.channel.awgn import add_awgn
+    from mllmsc.channel.base import SeededBlock
+
+    class SeededAWGN(SeededBlock, sch.AWGN):
+        pass
+
+    x = torch.randn(2, 3, 50, dtype=torch.complex64)
+    block = SeededAWGN(device="cpu")
+    with block.drawing_from(torch.Generator().manual_seed(11)):
+        expected = block(x, noise_var)
+    assert torch.equal(add_awgn(x, noise_var, torch.Generator().manual_seed(11)), expected)
+
+
+def test_awgn_channel_does_not_import_sionna():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch; from mllmsc.channel import CHANNELS;"
+        "CHANNELS.build('awgn')(torch.ones(1, 4, dtype=torch.complex64), 3.0);"
+        "print('sionna' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -17,6 +17,7 @@ from mllmsc.eval.metrics import (
     ms_ssim,
     psnr,
     roi_psnr,
+    vif,
 )
 
 
@@ -181,10 +182,31 @@ def test_lpips_in_this_environment() -> None:
     assert lpips(_rand(1, 3, 32, 32), _rand(1, 3, 32, 32, seed=1)) is None
 
 
-def test_ms_ssim_in_strips_matches_torchmetrics() -> None:
+def test_ms_ssim_matches_torchmetrics_in_strips_and_whole() -> None:
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as tm_ms_ssim
+
     from mllmsc.eval.metrics import ms_ssim_strips
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 200, 190, generator=g)
     y = (0.7 * x + 0.3 * torch.rand(2, 3, 200, 190, generator=g)).clamp(0, 1)
-    assert torch.allclose(ms_ssim_strips(y, x, strip_pixels=3000), ms_ssim(y, x), atol=1e-6)
+    expected = tm_ms_ssim(y, x, data_range=1.0, reduction="none").double()
+    assert torch.allclose(ms_ssim_strips(y, x, strip_pixels=3000), expected, atol=1e-6)
+    assert torch.allclose(ms_ssim(y, x), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["noisy", "blurred", "flat_regions"])
+def test_vif_is_torchmetrics_vif_on_luma(case: str) -> None:
+    from torchmetrics.functional.image.vif import visual_information_fidelity
+
+    y = _rand(2, 3, 96, 80)
+    if case == "noisy":
+        x = (y + 0.1 * _rand(2, 3, 96, 80, seed=1)).clamp(0, 1)
+    elif case == "blurred":
+        x = torch.nn.functional.avg_pool2d(y, 5, stride=1, padding=2)
+    else:  # flat patches in both images exercise the degenerate-window masks
+        y[..., :40, :40] = 0.5
+        x = y.clone()
+        x[..., 50:, 50:] = 0.2
+    expected = visual_information_fidelity(metrics._luma255(x), metrics._luma255(y), reduction="none")
+    assert torch.allclose(vif(x, y), expected.double(), rtol=1e-5, atol=0)  # float32 rounding

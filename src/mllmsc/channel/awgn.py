@@ -1,17 +1,40 @@
-"""Additive white Gaussian noise, Sionna's ``AWGN`` block."""
+"""Additive white Gaussian noise: ``y = z + n``, ``n ~ CN(0, N0)``.
+
+The noise is drawn here, in the same draws and the same arithmetic as Sionna's
+``sionna.phy.channel.AWGN`` (``tests/channel/test_awgn.py`` holds the two equal, bit for bit, for
+the same generator), rather than by calling that block: importing Sionna builds its
+``torch.compile``'d functions and costs ~4 s on a 2-core CPU, longer than a whole ``mllmsc
+transmit`` on AWGN, the channel nearly every first run uses. Fading and OFDM channels, which need
+Sionna for their channel models anyway, add their noise with the same :func:`add_awgn`.
+"""
 
 from __future__ import annotations
 
-import sionna.phy.channel as sch
+import math
+
 import torch
 
-from mllmsc.channel.base import Channel, SeededBlock
+from mllmsc.channel.base import Channel
 from mllmsc.channel.statistics import Fading
 from mllmsc.types import ChannelOutput
 
 
-class _SionnaAWGN(SeededBlock, sch.AWGN):
-    pass
+def add_awgn(x: torch.Tensor, noise_var: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """``x + n`` with ``n ~ CN(0, noise_var)``: variance ``noise_var / 2`` per real dimension.
+
+    As Sionna's ``AWGN``: the real then the imaginary parts are drawn from ``generator`` (torch's
+    default when ``None``) with ``torch.normal(0, √½)``, then scaled by ``√noise_var``.
+
+    Shapes:
+        x: ``[B, ...]`` complex64; noise_var: any shape that broadcasts to ``x`` once axes are
+        appended at the end (``[B]`` gives one N0 per item, ``[]`` one for all) → ``x``'s shape.
+    """
+    std = math.sqrt(0.5)
+    real = torch.normal(0.0, std, size=x.shape, dtype=x.real.dtype, device=x.device, generator=generator)
+    imag = torch.normal(0.0, std, size=x.shape, dtype=x.real.dtype, device=x.device, generator=generator)
+    noise_var = torch.as_tensor(noise_var, dtype=x.real.dtype, device=x.device)
+    noise_var = noise_var.reshape(noise_var.shape + (1,) * (x.dim() - noise_var.dim()))
+    return x + torch.complex(real, imag) * noise_var.sqrt().to(x.dtype)
 
 
 class AWGNChannel(Channel):
@@ -29,7 +52,4 @@ class AWGNChannel(Channel):
     def transmit(
         self, z: torch.Tensor, noise_var: torch.Tensor, generator: torch.Generator | None
     ) -> ChannelOutput:
-        awgn = self.sionna_block("awgn", _SionnaAWGN, z.device)
-        with awgn.drawing_from(generator):
-            y = awgn(z, noise_var)
-        return ChannelOutput(y=y, h=None, noise_var=noise_var)
+        return ChannelOutput(y=add_awgn(z, noise_var, generator), h=None, noise_var=noise_var)

@@ -15,7 +15,7 @@ from typing import Literal
 import sionna.phy.channel as sch
 import torch
 
-from mllmsc.channel.awgn import _SionnaAWGN
+from mllmsc.channel.awgn import add_awgn
 from mllmsc.channel.base import Channel, SeededBlock
 from mllmsc.channel.statistics import Fading
 from mllmsc.types import ChannelOutput
@@ -82,9 +82,7 @@ class RayleighChannel(Channel):
         noise_var: torch.Tensor,
         generator: torch.Generator | None,
     ) -> ChannelOutput:
-        awgn = self.sionna_block("awgn", _SionnaAWGN, z.device)
-        with awgn.drawing_from(generator):
-            y = awgn(h * z, noise_var)
+        y = add_awgn(h * z, noise_var, generator)
         if self.csi == "decoder":
             return ChannelOutput(y=y, h=h, noise_var=noise_var, equalized=False)
         return ChannelOutput(y=mmse_equalize(y, h, noise_var), h=h, noise_var=noise_var, equalized=True)

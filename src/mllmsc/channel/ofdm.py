@@ -23,7 +23,7 @@ import torch
 from sionna.phy.channel.tr38901 import TDL
 from sionna.phy.mimo import StreamManagement
 
-from mllmsc.channel.awgn import _SionnaAWGN
+from mllmsc.channel.awgn import add_awgn
 from mllmsc.channel.base import Channel, SeededBlock
 from mllmsc.channel.fading import Csi, mmse_equalize
 from mllmsc.channel.statistics import Fading
@@ -109,7 +109,6 @@ class OFDMTDLChannel(Channel):
                 generate=sch.GenerateOFDMChannel(tdl, rg, normalize_channel=True, device=device),
                 # ApplyOFDMChannel's own AWGN cannot take a generator: apply h here, noise below.
                 apply=sch.ApplyOFDMChannel(device=device),
-                awgn=_SionnaAWGN(device=device),
                 ls=sofdm.LSChannelEstimator(rg, interpolation_type="lin", device=device),
             )
 
@@ -149,8 +148,7 @@ class OFDMTDLChannel(Channel):
         no = noise_var.repeat_interleave(grids)
         with p["tdl"].drawing_from(generator):
             h_freq = p["generate"](batch * grids)  # [B·G, rx, rx_ant, tx, tx_ant, S, F]
-        with p["awgn"].drawing_from(generator):
-            y = p["awgn"](p["apply"](x, h_freq), no)  # [B·G, rx, rx_ant, S, F]
+        y = add_awgn(p["apply"](x, h_freq), no, generator)  # [B·G, rx, rx_ant, S, F]
         if self.estimation == "ls":
             h, _ = p["ls"](y, no)  # [B·G, rx, rx_ant, tx, streams, S, F]
         else:

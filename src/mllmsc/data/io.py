@@ -57,8 +57,11 @@ _READ_FORMATS = ("PNG", "JPEG", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF", "P
 
 # Suffix → (Pillow format, save options) for write_image. JPEG at quality 95 without chroma
 # subsampling and lossless WebP, so a written image is as close to the tensor as the format allows.
+#: zlib level 3: a third of the default level's time (60 against 180 ms for a Kodak image) for
+#: ~7 % more bytes; still lossless.
+PNG_OPTIONS = {"compress_level": 3}
 _WRITE_FORMATS: dict[str, tuple[str, dict[str, object]]] = {
-    ".png": ("PNG", {}),
+    ".png": ("PNG", PNG_OPTIONS),
     ".jpg": ("JPEG", {"quality": 95, "subsampling": 0}),
     ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
     ".webp": ("WEBP", {"lossless": True}),

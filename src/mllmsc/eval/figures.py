@@ -7,6 +7,8 @@ import io
 import numpy as np
 import torch
 
+from mllmsc.data.io import PNG_OPTIONS
+
 
 def _pyplot():
     import matplotlib
@@ -110,7 +112,7 @@ def transmission_report_png(
     fig.suptitle("\n".join(textwrap.wrap(title, 150)), fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", dpi=100, pil_kwargs=PNG_OPTIONS)
     plt.close(fig)
     return buffer.getvalue()
 
@@ -142,6 +144,6 @@ def roi_comparison_png(
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", dpi=100, pil_kwargs=PNG_OPTIONS)
     plt.close(fig)
     return buffer.getvalue()

@@ -10,7 +10,7 @@ PSNR and MS-SSIM reward a blurred average over a sharp guess, so a generative de
 judged by metrics that see texture, all computed offline:
 
     metric   reference?  better  computed with                            available
-    vif      full        higher  torchmetrics' VIF-p on luminance         always
+    vif      full        higher  torchmetrics' VIF-p arithmetic on luma   always
     niqe     none        lower   :mod:`mllmsc.eval.niqe`, shipped model   always (≥ 96×96 px)
     lpips    full        lower   torchmetrics + torchvision's AlexNet     weights cached locally
     dists    full        lower   torchmetrics' DISTS + a VGG16 checkpoint weights cached locally
@@ -121,16 +121,16 @@ def background_psnr(
     return masked_psnr(x, y, ~inside, data_range=data_range)
 
 
-#: Above this many pixels :func:`ms_ssim` computes in row strips (:func:`ms_ssim_strips`):
-#: torchmetrics holds ~15 full-size float32 maps at the finest scale, ~670 bytes per pixel
-#: (2.7 GB for a 4-Mpx image). Kodak-sized images (0.39 Mpx) keep the torchmetrics path.
-MS_SSIM_STRIPS_ABOVE = 1 << 19
-#: Pixels per strip of :func:`ms_ssim_strips` (~120 MB of work space).
+#: Pixels per strip of :func:`ms_ssim_strips` (~120 MB of work space): torchmetrics holds ~15
+#: full-size float32 maps at the finest scale, ~670 bytes per pixel (2.7 GB for a 4-Mpx image).
 MS_SSIM_STRIP_PIXELS = 1 << 18
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
-    """Multi-scale SSIM per image (Wang, Simoncelli & Bovik, 2003), via torchmetrics.
+    """Multi-scale SSIM per image (Wang, Simoncelli & Bovik, 2003): torchmetrics' numbers.
+
+    The standard setup is computed by :func:`ms_ssim_strips` (torchmetrics' arithmetic, equal to
+    ~1e-6, without its import or its memory); the reduced setups below by torchmetrics itself.
 
     The standard setup, 5 scales with an 11-px Gaussian window (σ = 1.5), needs the smaller
     image side to be at least 176 px in torchmetrics (its check is ``side // (scales − 1)² ≥
@@ -161,12 +161,14 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> tor
     Raises:
         ValueError: shapes differ, or the smaller side is under 8 px.
     """
+    x, y = _pair(x, y)
+    betas, kernel, sigma = _ms_ssim_setup(x.shape[-2], x.shape[-1])
+    if data_range == 1.0 and len(betas) == 5:
+        # The standard setup: torchmetrics' numbers, in bounded memory and without importing
+        # torchmetrics (~2.4 s: it loads its text and audio metrics too).
+        return ms_ssim_strips(x, y)
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
-    x, y = _pair(x, y)
-    if data_range == 1.0 and _strips_apply(x):
-        return ms_ssim_strips(x, y)  # large images: the same numbers in bounded memory
-    betas, kernel, sigma = _ms_ssim_setup(x.shape[-2], x.shape[-1])
     # float32 on purpose: grouped float64 convolutions are ~60x slower on CPU, and SSIM's
     # stabilising constants (C2 = 9e-4) dwarf float32 rounding in the local variances.
     value = multiscale_structural_similarity_index_measure(
@@ -199,11 +201,6 @@ def _ms_ssim_setup(height: int, width: int) -> tuple[tuple[float, ...], int, flo
             return tuple(b / total for b in betas), k, _MS_SSIM_SIGMA
     k = side if side % 2 else side - 1
     return (1.0,), k, _MS_SSIM_SIGMA * k / _MS_SSIM_KERNEL
-
-
-def _strips_apply(x: torch.Tensor) -> bool:
-    height, width = x.shape[-2:]
-    return height * width > MS_SSIM_STRIPS_ABOVE and len(_ms_ssim_setup(height, width)[0]) == 5
 
 
 def ms_ssim_strips(
@@ -309,7 +306,7 @@ def vif(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     scales: 1 for an identical image, lower for any loss (blur, noise, invented texture), above 1
     only for contrast enhancement. Asymmetric: ``y`` is the reference.
 
-    torchmetrics' ``visual_information_fidelity`` does the arithmetic (it needs no torchvision). Two
+    The arithmetic is torchmetrics' ``visual_information_fidelity`` (see :func:`_vif_p`). Two
     things it leaves to the caller are set as the original does: VIF reads luminance (BT.601 luma of
     RGB, as ``piq`` and the authors' grey images), and 0..255 values (its noise variance 2 assumes
     them; on [0, 1] the "noise" would drown the signal). Runs in float32: on a Kodak image it agrees
@@ -326,15 +323,61 @@ def vif(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y: ``[B, 3, H, W]``, ``[B, 1, H, W]`` or ``[C, H, W]``.
         output: ``[B]`` float64.
     """
-    from torchmetrics.functional.image.vif import visual_information_fidelity
-
     x, y = _pair(x, y)
     if x.shape[1] not in (1, 3):
         raise ValueError(f"VIF needs RGB or grey images [B, 3|1, H, W], got {tuple(x.shape)}")
     if min(x.shape[-2:]) < VIF_MIN_SIDE:
         return torch.full((x.shape[0],), torch.nan, dtype=torch.float64)
-    value = visual_information_fidelity(_luma255(x), _luma255(y), reduction="none")
-    return value.reshape(x.shape[0]).to(torch.float64)
+    return _vif_p(_luma255(x), _luma255(y)).to(torch.float64)
+
+
+def _vif_p(preds: torch.Tensor, target: torch.Tensor, sigma_n_sq: float = 2.0) -> torch.Tensor:
+    """torchmetrics' ``_vif_per_channel`` on one grey channel: its arithmetic, equal to float32 rounding.
+
+    Written out, not imported: ``import torchmetrics`` loads all of it (its text metrics pull in
+    transformers, its audio ones scipy.signal), ~2.4 s on a 2-core CPU, a third of a whole
+    ``mllmsc transmit``. ``tests/eval/test_metrics.py`` holds the two equal.
+
+    Shapes:
+        preds, target: ``[B, 1, H, W]`` float32 on 0..255, sides ≥ 41 → ``[B]``.
+    """
+    import torch.nn.functional as F
+
+    eps = torch.tensor(1e-10, dtype=preds.dtype, device=preds.device)
+    num = preds.new_zeros(preds.shape[0])
+    den = preds.new_zeros(preds.shape[0])
+    for scale in range(4):
+        n = 2 ** (4 - scale) + 1  # window 17, 9, 5, 3 px; σ = n / 5
+        coords = torch.arange(n, dtype=preds.dtype, device=preds.device) - (n - 1) / 2
+        g = coords**2
+        kernel = torch.exp(-(g[None] + g[:, None]) / (2.0 * (n / 5) ** 2))
+        kernel = (kernel / kernel.sum())[None, None]
+        if scale > 0:  # low-pass, then keep every other pixel
+            target = F.conv2d(target, kernel)[:, :, ::2, ::2]
+            preds = F.conv2d(preds, kernel)[:, :, ::2, ::2]
+        mu_t, mu_p = F.conv2d(target, kernel), F.conv2d(preds, kernel)
+        var_t = torch.clamp(F.conv2d(target**2, kernel) - mu_t**2, min=0.0)
+        var_p = torch.clamp(F.conv2d(preds**2, kernel) - mu_p**2, min=0.0)
+        cov = F.conv2d(target * preds, kernel) - mu_t * mu_p
+        gain = cov / (var_t + eps)
+        var_v = var_p - gain * cov
+        # Degenerate windows, in torchmetrics' order (and in place, as it does, for its memory):
+        # a flat reference carries no information, a flat distorted image passes none, and a
+        # negative gain is counted as none.
+        flat = var_t < eps
+        gain[flat] = 0
+        var_v[flat] = var_p[flat]
+        var_t[flat] = 0
+        flat = var_p < eps
+        gain[flat] = 0
+        var_v[flat] = 0
+        flat = gain < 0
+        var_v[flat] = var_p[flat]
+        gain[flat] = 0
+        var_v = torch.clamp(var_v, min=eps)
+        num += torch.log10(1.0 + gain**2 * var_t / (var_v + sigma_n_sq)).sum(dim=(1, 2, 3))
+        den += torch.log10(1.0 + var_t / sigma_n_sq).sum(dim=(1, 2, 3))
+    return num / den
 
 
 def _luma255(x: torch.Tensor) -> torch.Tensor:
