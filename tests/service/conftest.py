@@ -100,15 +100,15 @@ def photo_tensor(photo_path):
 
 
 @pytest.fixture(scope="module")
-def edge(tiny_codec_dir, tiny_vqa_dir):
-    """The edge with the cheap ``saliency`` default, a tiny codec, small limits; started and stopped here."""
+def edge(tiny_codec_dir, tiny_vqa_dir, tiny_refiner_dir):
+    """The edge with the cheap ``saliency`` default, tiny codec and refiner, small limits; started here."""
     from mllmsc.service.app import create_app
     from mllmsc.service.limits import Limits
     from mllmsc.service.models import Models
     from mllmsc.service.server import BackgroundServer
 
     limits = Limits(max_request_bytes=256 * 1024, max_pixels=512 * 512, transmit_max_side=96, timeout_s=60)
-    models = Models(weights=tiny_codec_dir, answerer_weights=tiny_vqa_dir)
+    models = Models(weights=tiny_codec_dir, answerer_weights=tiny_vqa_dir, refiner_weights=tiny_refiner_dir)
     app = create_app(token=TOKEN, guidance="saliency", limits=limits, models=models)
     with BackgroundServer(app) as server:
         server.app = app

@@ -19,6 +19,8 @@ from PIL import Image
 pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+from mllmsc.decoder.generative import MODE_SETTINGS
+
 from .conftest import TOKEN
 
 PANELS = ("original", "importance", "allocation", "uniform", "guided")
@@ -130,11 +132,14 @@ def test_a_scene_question_shows_both_answers(page, tmp_path):
     page.select_option("#question", question)
     assert page.input_value("#intent") == question
     page.select_option("#guidance", "auto")
+    page.select_option("#decoder", "generative:balanced")
     page.click("#send")
     expect(page.locator("#status")).to_have_text("done", timeout=120_000)
     check_panels_and_numbers(page)
     for run in ("uniform", "guided"):
         assert re.search(r"[✓✗]", page.inner_text(f"#answer-{run}")), page.inner_text(f"#answer-{run}")
+    steps = MODE_SETTINGS["balanced"][0]
+    assert f"decoder generative balanced ({steps} steps)" in page.inner_text("#details")
     screenshot(page, tmp_path, "page-scene.png")
 
 

@@ -92,6 +92,25 @@ def test_a_bundled_sample(edge):
     check_pair(body, (64, 96))
 
 
+def test_the_generative_decoder_refines_both_links(edge):
+    from mllmsc.decoder.generative import MODE_SETTINGS
+
+    fields = {"sample": "coffee", "decoder": "generative", "mode": "balanced", "snr_db": "3"}
+    answer = post_form(edge.url + "/v1/transmit", fields)
+    assert answer.status == 200, answer.body[:300]
+    body = answer.json()
+    check_pair(body, (64, 96))
+    plain = post_form(edge.url + "/v1/transmit", {**fields, "decoder": "fast"}).json()
+    for run in ("uniform", "guided"):
+        decoded = body["reports"][run]["decoder"]
+        assert decoded["name"] == "generative" and decoded["mode"] == "balanced"
+        assert decoded["steps"] == MODE_SETTINGS["balanced"][0]
+        assert "decoder" not in plain["reports"][run]
+        # Same link, same seed: the symbols match and only the receiver's last stage differs.
+        assert body["reports"][run]["symbols"] == plain["reports"][run]["symbols"]
+        assert body["images"][run] != plain["images"][run]
+
+
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
@@ -101,6 +120,8 @@ def test_a_bundled_sample(edge):
         ({"sample": "mona-lisa"}, "unknown_sample"),
         ({"sample": "coffee", "cbr": "1/100000"}, "cannot_transmit"),  # no room for the side information
         ({"sample": "coffee", "seed": "-1"}, "invalid_request"),
+        ({"sample": "coffee", "decoder": "vae"}, "unknown_decoder"),
+        ({"sample": "coffee", "decoder": "generative", "mode": "best"}, "unknown_decoder"),
     ],
 )
 def test_bad_transmit_requests_are_422(edge, fields, code):

@@ -226,8 +226,6 @@ def send_image(
     )  # fmt: skip
     if progress is not None:
         progress.stop()
-    if "decoder" in result.details:
-        report["decoder"] = result.details["decoder"]
     if edge is not None:
         report["guidance"].update(backend.outcome)
     write_transmission(out, x, result, report)

@@ -68,6 +68,8 @@ def transmit_image(
     report = transmission_report(
         image=image_name, query=query, channel=channel, snr_db=snr_db, cbr=cbr, result=result, metrics=metrics
     )
+    if "decoder" in result.details:  # a receiver-side decoder ran: its name, mode, steps, latency
+        report["decoder"] = result.details["decoder"]
     if answerer is not None:
         answer = answerer(result.x_hat, [query])[0]
         report["task"] = {

@@ -231,14 +231,23 @@ def create_app(
         snr_db: Annotated[float, Form(ge=SNR_MIN_DB, le=SNR_MAX_DB, allow_inf_nan=False)] = 10.0,
         cbr: Annotated[str, Form()] = "1/16",
         seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
+        decoder: Annotated[
+            str, Form(description="Receiver decoder: fast (the JSCC decoder) or generative.")
+        ] = "fast",
+        mode: Annotated[
+            str, Form(description="Generative decoder compute: fast, balanced or quality.")
+        ] = "balanced",
     ) -> dict:
         """The whole link server-side, guided against uniform: five images and both reports.
 
         Exactly one source: ``image``, ``sample`` or ``scene_seed`` + ``scene_index``. The reports
         are the ``report.json`` of ``mllmsc transmit``; on a scene each has the receiver's answer.
+        ``decoder=generative`` refines both received images with the diffusion decoder in ``mode``
+        (as ``mllmsc transmit --decoder generative --mode M``); each report gains ``decoder``.
         """
         intent = jobs.check_intent(intent, limits)
         jobs.check_channel(channel)
+        generative_mode = jobs.check_decoder(decoder, mode)
         cbr_value = _cbr(cbr)
         given = [image is not None, sample is not None, scene_seed is not None or scene_index is not None]
         if sum(given) != 1:
@@ -260,6 +269,7 @@ def create_app(
         return await run(
             "/v1/transmit", jobs.transmit_job, models, limits, source, intent=intent,
             guidance=guidance or default_guidance, channel=channel, snr_db=snr_db, cbr=cbr_value, seed=seed,
+            mode=generative_mode,
         )  # fmt: skip
 
     @app.get("/v1/scene", responses=REFUSALS)
@@ -271,6 +281,7 @@ def create_app(
     @app.get("/v1/info")
     async def info() -> dict:
         from mllmsc.channel import CHANNELS
+        from mllmsc.decoder import DECODERS, MODES
 
         return {
             "version": mllmsc.__version__,
@@ -279,6 +290,8 @@ def create_app(
             "default_guidance": default_guidance,
             "channels": CHANNELS.available(),
             "samples": list(jobs.SAMPLES),
+            "decoders": DECODERS.available(),
+            "modes": list(MODES),
             "snr_db": [SNR_MIN_DB, SNR_MAX_DB],
             "limits": {
                 "max_request_bytes": limits.max_request_bytes,

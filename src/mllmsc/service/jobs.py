@@ -122,6 +122,19 @@ def check_channel(name: str) -> None:
         raise ServiceError(422, "unknown_channel", str(exc)) from None
 
 
+def check_decoder(decoder: str, mode: str) -> str | None:
+    """The generative decoder's mode a request asks for (``None``: the JSCC decoder), or 422."""
+    from mllmsc.decoder import DECODERS, MODES
+
+    if decoder not in DECODERS.available():
+        raise ServiceError(
+            422, "unknown_decoder", f"no decoder {decoder!r}; there are {', '.join(DECODERS.available())}"
+        )
+    if mode not in MODES:
+        raise ServiceError(422, "unknown_decoder", f"no decoder mode {mode!r}; there are {', '.join(MODES)}")
+    return mode if decoder == "generative" else None
+
+
 def guidance_of(models: Models, name: str):
     """The built backend, or 422 when this edge cannot serve it (unknown name, missing weights)."""
     try:
@@ -203,12 +216,16 @@ def transmit_job(
     snr_db: float,
     cbr: float,
     seed: int,
+    mode: str | None = None,
 ) -> dict:
     """``POST /v1/transmit``: the whole link, guided (IA-JSCC + ``guidance``) and uniform, side by side.
 
     Both runs use the same codec, channel seed and evaluation region (a scene's ground-truth target
     when the intent is one of its expressions, else the guidance mask), so their numbers compare.
-    On a scene the receiver's tiny-vqa answers the intent from each received image.
+    On a scene the receiver's tiny-vqa answers the intent from each received image. ``mode``
+    (``fast``, ``balanced``, ``quality``) refines both received images with the generative decoder
+    in that mode, and each report gains its ``decoder`` block; ``None`` keeps the JSCC decoder's
+    image.
     """
     from mllmsc.eval.figures import allocation_image
     from mllmsc.eval.transmission import transmit_image
@@ -239,6 +256,12 @@ def transmit_job(
     clock.lap("decode")
     backend = guidance_of(models, guidance)
     uniform, guided = models.methods()
+    if mode is not None:
+        from mllmsc.methods.generative import DecodedMethod
+
+        decoder = models.generative_decoder(mode)
+        uniform = DecodedMethod(uniform, decoder, name=uniform.name, prompt=intent)
+        guided = DecodedMethod(guided, decoder, name=guided.name, prompt=intent)
     clock.lap("load")
     common = dict(channel=channel, snr_db=snr_db, cbr=cbr, query=intent, seed=seed, image_name=name)
     try:

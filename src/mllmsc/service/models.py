@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from mllmsc.errors import UserError
 
 if TYPE_CHECKING:
+    from mllmsc.decoder.generative import GenerativeDecoder
     from mllmsc.guidance import Guidance
     from mllmsc.methods.base import TransmissionMethod
     from mllmsc.tasks.vqa import Answerer
@@ -25,12 +26,14 @@ SERVED_GUIDANCE = ("auto", "tiny-refseg", "saliency", "clipseg", "llava", "unifo
 
 
 class Models:
-    """Built guidance backends, the two JSCC methods (one codec) and the scene answerer.
+    """Built guidance backends, the two JSCC methods (one codec), the generative decoder per mode
+    and the scene answerer.
 
     Args:
         weights: IA-JSCC folder (``None``: shipped).
         answerer_weights: tiny-vqa folder (``None``: shipped).
         guidance_model: folder or cached hub id for ``clipseg`` / ``llava`` / ``auto``.
+        refiner_weights: generative refiner folder (``None``: shipped).
     """
 
     def __init__(
@@ -38,13 +41,16 @@ class Models:
         weights: Path | None = None,
         answerer_weights: Path | None = None,
         guidance_model: str | None = None,
+        refiner_weights: Path | None = None,
     ) -> None:
         self.weights = weights
         self.answerer_weights = answerer_weights
         self.guidance_model = guidance_model
+        self.refiner_weights = refiner_weights
         self._lock = threading.Lock()
         self._guidance: dict[str, Guidance] = {}
         self._methods: tuple[TransmissionMethod, TransmissionMethod] | None = None
+        self._decoders: dict[str, GenerativeDecoder] = {}
         self._answerer: Answerer | None = None
 
     def guidance(self, name: str) -> Guidance:
@@ -73,6 +79,19 @@ class Models:
                 uniform = METHODS.build("uniform-jscc", weights=self.weights)
                 self._methods = (uniform, METHODS.build("ia-jscc", codec=uniform.codec))
             return self._methods
+
+    def generative_decoder(self, mode: str) -> GenerativeDecoder:
+        """The diffusion decoder in ``mode`` (one of :data:`mllmsc.decoder.MODES`), built on first use.
+
+        Raises:
+            UserError: an unknown mode.
+        """
+        with self._lock:
+            if mode not in self._decoders:
+                from mllmsc.decoder.generative import GenerativeDecoder
+
+                self._decoders[mode] = GenerativeDecoder(mode, weights=self.refiner_weights)
+            return self._decoders[mode]
 
     def answerer(self) -> Answerer:
         """The receiver's tiny-vqa, for the questions of generated scenes."""

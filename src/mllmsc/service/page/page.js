@@ -57,6 +57,13 @@ async function loadInfo() {
   for (const name of info.channels) option($("channel"), name);
   $("channel").value = "awgn";
   for (const name of info.samples) option($("sample"), name);
+  // One choice a person reads: the JSCC decoder, or the generative decoder in one of its modes.
+  const decoder = $("decoder");
+  decoder.appendChild(new Option("JSCC decoder (fast)", "fast"));
+  if (info.decoders.includes("generative")) {
+    for (const mode of info.modes) decoder.appendChild(new Option(`generative, ${mode}`, `generative:${mode}`));
+  }
+  decoder.value = "fast";
 }
 
 async function loadScene() {
@@ -106,7 +113,9 @@ function showResult(body) {
   $("details").textContent =
     `${body.image} (${body.width}×${body.height}${resized}) over ${g.channel} at ${g.snr_db} dB; ` +
     `guidance ${g.guidance.backend} (${g.guidance.used_query ? "intent used" : "intent not used"}, ` +
-    `ROI ${(100 * g.guidance.roi_fraction).toFixed(1)} %); server ${Math.round(body.latency_ms.total)} ms`;
+    `ROI ${(100 * g.guidance.roi_fraction).toFixed(1)} %); ` +
+    (g.decoder ? `decoder ${g.decoder.name} ${g.decoder.mode} (${g.decoder.steps} steps); ` : "") +
+    `server ${Math.round(body.latency_ms.total)} ms`;
 }
 
 async function transmit(event) {
@@ -133,6 +142,9 @@ async function transmit(event) {
   form.append("channel", $("channel").value);
   form.append("snr_db", $("snr").value);
   form.append("cbr", CBR_TEXT[Number($("cbr").value)]);
+  const [decoder, mode] = $("decoder").value.split(":");
+  form.append("decoder", decoder);
+  if (mode) form.append("mode", mode);
   $("send").disabled = true;
   status("sending over the channel…");
   try {
