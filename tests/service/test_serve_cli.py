@@ -33,6 +33,7 @@ from .conftest import TOKEN, request
         (["--insecure", "--guidance", "telepathy"], "unknown guidance"),
         (["--insecure", "--port", "70000"], "--port"),
         (["--insecure", "--workers", "0"], "--workers"),
+        (["--insecure", "--decoder-weights", "{tmp}/missing"], "--decoder-weights"),
     ],
 )
 def test_serve_errors_are_one_line_and_exit_2(argv, fragment, tmp_path, capsys, monkeypatch):

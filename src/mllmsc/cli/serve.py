@@ -35,6 +35,9 @@ def serve(
         False, "--insecure", help="Serve without a token (refused unless --host is a loopback address)."
     ),
     weights: Path | None = typer.Option(None, "--weights", help="IA-JSCC folder for /v1/transmit."),
+    decoder_weights: Path | None = typer.Option(
+        None, "--decoder-weights", help="Generative refiner folder for /v1/transmit (default: shipped)."
+    ),
     workers: int = typer.Option(2, "--workers", help="Requests worked on at once (threads)."),
     queue: int = typer.Option(16, "--queue", help="Requests that may wait; past workers + queue: 503."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds a request may take, waiting included."),
@@ -49,8 +52,9 @@ def serve(
     if workers < 1 or queue < 0 or timeout <= 0 or max_request_mb <= 0:
         raise UserError("--workers must be >= 1, --queue >= 0, --timeout and --max-request-mb > 0")
     GUIDANCE.require(guidance)
-    if weights is not None and not weights.is_dir():
-        raise UserError(f"--weights {weights}: no such folder")
+    for flag, folder in (("--weights", weights), ("--decoder-weights", decoder_weights)):
+        if folder is not None and not folder.is_dir():
+            raise UserError(f"{flag} {folder}: no such folder")
     if insecure and token_file is not None:
         raise UserError("--insecure and --token-file exclude each other")
     token = None if insecure else read_token(token_file)  # --insecure ignores MLLMSC_TOKEN
@@ -77,7 +81,7 @@ def serve(
     limits = Limits(
         workers=workers, queue=queue, timeout_s=timeout, max_request_bytes=int(max_request_mb * 2**20)
     )
-    models = Models(weights=weights, guidance_model=guidance_model)
+    models = Models(weights=weights, guidance_model=guidance_model, refiner_weights=decoder_weights)
     app = create_app(token=token, guidance=guidance, limits=limits, models=models)
     models.guidance(guidance)  # load now: a missing model is an error here, not on the first request
     shown = f"[{host}]" if ":" in host else host
