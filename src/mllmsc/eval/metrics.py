@@ -335,7 +335,7 @@ def _vif_p(preds: torch.Tensor, target: torch.Tensor, sigma_n_sq: float = 2.0) -
     """torchmetrics' ``_vif_per_channel`` on one grey channel: its arithmetic, equal to float32 rounding.
 
     Written out, not imported: ``import torchmetrics`` loads all of it (its text metrics pull in
-    transformers, its audio ones scipy.signal), ~2.4 s on a 2-core CPU, a third of a whole
+    transformers, its audio ones scipy.signal), ~2.4 s on a 2-core CPU, about as long as the rest of
     ``mllmsc transmit``. ``tests/eval/test_metrics.py`` holds the two equal.
 
     Shapes:
