@@ -174,6 +174,32 @@ def test_exported_weights_load_and_init_continues_their_step_and_hours(task, ima
         run(PRESETS[task], [*sets, OTHER_MODEL[task]], out_dir=tmp_path / "c", progress=False)
 
 
+def test_lr_schedule_from_an_origin():
+    cfg = TrainConfig(steps=110, lr=1e-3, lr_min=1e-5, warmup=10)
+    assert lr_at(cfg, 10, origin=10) == pytest.approx(cfg.lr / cfg.warmup)  # a fresh warm-up
+    assert lr_at(cfg, 20, origin=10) == pytest.approx(cfg.lr)  # the cosine's top, 10 steps on
+    assert lr_at(cfg, 110, origin=10) == pytest.approx(cfg.lr_min)
+    assert lr_at(cfg, 20, origin=10) > lr_at(cfg, 20)  # the global schedule is past its top
+
+
+def test_restart_schedule_starts_a_fresh_cosine_at_the_weights_step_and_resumes_it(images, tmp_path):
+    last = run(PRESETS["codec"], _sets("codec", images, "steps=4", "ckpt_every=4"), out_dir=tmp_path / "a",
+               progress=False)  # fmt: skip
+    shipped = export_weights(last, tmp_path / "weights")
+    sets = _sets("codec", images, "warmup=2", "ckpt_every=2", "log_every=1", f'init="{shipped}"',
+                 "restart_schedule=true")  # fmt: skip
+    last = run(PRESETS["codec"], [*sets, "steps=6"], out_dir=tmp_path / "b", progress=False)
+    assert _state(last)["schedule_origin"] == 4
+    cfg = replace(load_preset(task_class("codec").config_class, PRESETS["codec"]), steps=6, warmup=2)
+    lrs = {int(r["step"]): float(r["lr"]) for r in _rows(tmp_path / "b") if r["loss"]}
+    assert lrs[5] == pytest.approx(lr_at(cfg, 4, origin=4), rel=2e-3)  # half the peak: warming up
+    assert lrs[6] == pytest.approx(lr_at(cfg, 5, origin=4), rel=2e-3)
+    # A resume keeps the origin its checkpoint recorded.
+    run(PRESETS["codec"], [*sets, "steps=8"], out_dir=tmp_path / "b", resume=True, progress=False)
+    lrs = {int(r["step"]): float(r["lr"]) for r in _rows(tmp_path / "b") if r["loss"]}
+    assert lrs[8] == pytest.approx(lr_at(replace(cfg, steps=8), 7, origin=4), rel=2e-3)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("task", ["codec", "refseg"])
 def test_a_tiny_run_trains_on_cuda_and_resumes_there(task, images, tmp_path):

@@ -65,11 +65,16 @@ def training_device(device: str, dist: Distributed) -> torch.device:
     return dist.device if dist.world > 1 else chosen
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay from ``cfg.lr`` to ``cfg.lr_min`` at ``cfg.steps``."""
+def lr_at(cfg: TrainConfig, step: int, origin: int = 0) -> float:
+    """Linear warm-up, then cosine decay from ``cfg.lr`` to ``cfg.lr_min`` at ``cfg.steps``.
+
+    ``origin``: the step the schedule starts at (0; an ``init=`` run with ``restart_schedule``
+    starts a fresh warm-up and cosine at its weights' step).
+    """
+    step, total = step - origin, cfg.steps - origin
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    t = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
 
 

@@ -116,6 +116,9 @@ class TrainConfig:
             ``out_dir`` holds no checkpoint: a new session continues from the committed weights
             (checkpoints with optimizer state stay out of git). Step and hours continue from the
             weights' metadata; the fresh optimizer re-warms over ``warmup`` steps.
+        restart_schedule: with ``init``, start the warm-up and the cosine afresh at the weights'
+            step, over the steps this run adds (an experiment from shipped weights), instead of
+            continuing the global schedule, whose rate near its end is close to ``lr_min``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (the rank's GPU under torchrun
             with CUDA, else ``"cuda"`` when torch sees one, else ``"cpu"``).
     """
@@ -138,6 +141,7 @@ class TrainConfig:
     max_minutes: float = 0.0
     diverge_factor: float = 4.0
     init: str = ""
+    restart_schedule: bool = False
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -329,20 +333,23 @@ class Trainer:
         model.to(device)
         ema = copy.deepcopy(model).requires_grad_(False)
         optimizer = task.optimizer(model)
-        step, hours, lr_scale = 0, 0.0, 1.0
+        step, hours, lr_scale, origin = 0, 0.0, 1.0, 0
         if found is not None:
             state = load_checkpoint(found, model=model, ema=ema, optimizer=optimizer)
             step, hours = int(state["step"]), float(state.get("hours", 0.0))
             lr_scale = float(state.get("lr_scale", 1.0))
+            origin = int(state.get("schedule_origin", 0))
         elif init is not None:
             weights = task.model_class.from_pretrained(init).state_dict()  # type: ignore[attr-defined]
             model.load_state_dict(weights)
             ema.load_state_dict(weights)
             step, hours = weights_provenance(init)
+            origin = step if cfg.restart_schedule else 0
         else:
             task.setup(model)
             ema.load_state_dict(model.state_dict())
-        rewarm_from = step if init is not None else None
+        # A fresh optimizer on trained weights re-warms, unless the schedule itself starts over.
+        rewarm_from = step if init is not None and not origin else None
         net = dist.wrap(model)  # what the step calls; `model` is the module checkpoints see
         csv_path = out_dir / "log.csv"
         if main:
@@ -356,8 +363,8 @@ class Trainer:
                 save_checkpoint(
                     out_dir, step=step, model=model, ema=ema, optimizer=optimizer, model_config=model_config,
                     state={
-                        "hours": hours, "lr_scale": lr_scale, "world_size": dist.world,
-                        "train_config": to_dict(cfg),
+                        "hours": hours, "lr_scale": lr_scale, "schedule_origin": origin,
+                        "world_size": dist.world, "train_config": to_dict(cfg),
                     },
                 )  # fmt: skip
             dist.barrier()  # the other ranks may load it (rollback) only once it is complete
@@ -401,7 +408,7 @@ class Trainer:
         best_window = float("inf")
         loss_acc, n_acc = 0.0, 0
         scalar_acc = dict.fromkeys(task.scalars, 0.0)
-        lr = lr_at(cfg, step) * lr_scale
+        lr = lr_at(cfg, step, origin) * lr_scale
         session_start = last_ckpt = last_eval = time.monotonic()
         with contextlib.ExitStack() as stack:
             stack.enter_context(stop.installed())
@@ -446,7 +453,7 @@ class Trainer:
                 rewarm = (
                     1.0 if rewarm_from is None else min(1.0, (step - rewarm_from + 1) / max(cfg.warmup, 1))
                 )
-                lr = lr_at(cfg, step) * lr_scale * rewarm
+                lr = lr_at(cfg, step, origin) * lr_scale * rewarm
                 for group in optimizer.param_groups:
                     group["lr"] = lr * group.get("lr_scale", 1.0)
                 loss, scalars = task.loss(net, batch)
