@@ -40,6 +40,7 @@ from _report import replace_section  # noqa: E402
 from kodak import centred_box  # noqa: E402
 
 from mllmsc.eval.refseg import write_csv  # noqa: E402
+from mllmsc.train.checkpoint import latest_checkpoint  # noqa: E402
 
 SHIPPED = ROOT / "src" / "mllmsc" / "weights" / "ia-jscc"
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
@@ -81,7 +82,7 @@ def train(idea: str, steps: int, start_step: int, runs: Path) -> float:
     argv = [MLLMSC, "train", "--preset", str(ROOT / "configs" / "codec.toml"), "--out", str(out)]
     for s in sets:
         argv += ["--set", s]
-    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+    if latest_checkpoint(out) is not None:
         argv.append("--resume")
     start = time.perf_counter()
     with (runs / f"{idea}.log").open("a") as log:
@@ -89,11 +90,6 @@ def train(idea: str, steps: int, start_step: int, runs: Path) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{idea}: mllmsc train exited {done.returncode}; see {runs / idea}.log")
     return (time.perf_counter() - start) / 60
-
-
-def last_checkpoint(run: Path) -> Path:
-    checkpoints = sorted((run / "checkpoints").glob("step-*"), key=lambda p: int(p.name[5:]))
-    return checkpoints[-1]
 
 
 @torch.inference_mode()
@@ -106,7 +102,6 @@ def measure(weights: Path) -> tuple[float, float, float]:
     from mllmsc.methods import METHODS
     from mllmsc.train.codec import evaluate_kodak_psnr, load_eval_images
 
-    torch.set_num_threads(2)
     codec = IAJSCC.from_pretrained(weights).eval()
     images = load_eval_images(KODAK, None)
     psnr = evaluate_kodak_psnr(codec, images, 10.0, 1 / 16)
@@ -203,7 +198,7 @@ def main() -> None:
 
         for idea in todo:
             folder = args.runs / idea / "ema"
-            export_weights(last_checkpoint(args.runs / idea), folder)
+            export_weights(latest_checkpoint(args.runs / idea), folder)
             psnr, gain, loss = measure(folder)
             rows.append({
                 "idea": idea, "what": IDEAS[idea][0], "overrides": " ".join(IDEAS[idea][1]),
