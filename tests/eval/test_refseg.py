@@ -31,3 +31,18 @@ def test_cli_writes_the_three_tables(tmp_path, capsys):
         assert {r["backend"] for r in csv.DictReader(f)} == {"saliency", "uniform"}
     assert main([*argv, "--guidance", "telepathy", "--out", str(tmp_path)]) == 2
     assert "unknown guidance" in capsys.readouterr().err
+
+
+def test_cli_scores_a_scene_style_and_rejects_an_unknown_one(tmp_path, capsys):
+    from mllmsc.cli.evaluate import SCENE_STYLES
+    from mllmsc.data.scene_styles import STYLES
+
+    assert SCENE_STYLES == STYLES  # the CLI's copy (kept to check arguments before imports)
+    argv = ["eval", "--task", "refseg", "--scenes", "2", "--size", "64", "--guidance", "uniform"]
+    assert main([*argv, "--style", "heldout", "--out", str(tmp_path / "h")]) == 0
+    with (tmp_path / "h" / "results.csv").open() as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
+    assert texts and all(t[0].isupper() for t in texts)  # held-out wording (the generator's is lower case)
+    assert main([*argv, "--style", "cartoon", "--out", str(tmp_path / "c")]) == 2
+    assert "--style must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

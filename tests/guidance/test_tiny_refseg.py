@@ -113,3 +113,18 @@ def test_auto_routes_queries_outside_tiny_refsegs_world_to_saliency(tiny_dir, tm
     fallback = guide(x, "the dog on the sofa")
     assert fallback.backend == "saliency" and fallback.used_query is False
     assert "tiny-refseg" in guide.reason and "go to saliency" in guide.reason
+
+
+def test_with_words_appends_unknown_words_that_read_as_unk_until_trained(tiny_dir):
+    model = TinyRefSeg.from_pretrained(tiny_dir).eval()
+    grown = model.with_words(["red", "violet", "disc", "violet"])
+    assert grown.config.vocab == (*VOCAB, "violet", "disc")
+    assert model.with_words(["red", "star"]) is model  # nothing new
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        # a new word is <unk> to the old model and starts as <unk>'s embedding in the new one
+        torch.testing.assert_close(
+            grown(x, ["the violet disc", "red star"]), model(x, ["the violet disc", "red star"])
+        )
+    ids, _ = grown.encode_words(["violet disc"])
+    assert ids.tolist() == [[len(VOCAB), len(VOCAB) + 1]]

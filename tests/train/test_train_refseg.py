@@ -109,3 +109,27 @@ def test_sigterm_to_the_process_group_checkpoints_before_exit(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err[-2000:]
     assert latest_checkpoint(out) is not None
+
+
+def test_an_init_run_with_varied_scenes_learns_the_new_words_on_top_of_the_old_ones(tmp_path):
+    from mllmsc.train import export_weights, run
+
+    first = run(TINY, ["steps=2"], out_dir=tmp_path / "a", progress=False)
+    export_weights(first, tmp_path / "weights")
+    old = TinyRefSeg.from_pretrained(tmp_path / "weights").config.vocab
+    assert "disc" not in old
+    last = run(
+        TINY,
+        [f"init={tmp_path / 'weights'}", "varied_fraction=0.5", "steps=4"],
+        out_dir=tmp_path / "b",
+        progress=False,
+    )
+    export_weights(last, tmp_path / "grown")
+    grown = TinyRefSeg.from_pretrained(tmp_path / "grown").config.vocab
+    assert grown[: len(old)] == old  # the trained words keep their ids
+    assert {"disc", "violet", "upper", "hey"} <= set(grown)
+
+
+def test_varied_fraction_must_be_a_share():
+    with pytest.raises(ConfigError, match="varied_fraction"):
+        RefSegTrainConfig(varied_fraction=1.5)

@@ -17,6 +17,7 @@ from mllmsc.errors import UserError
 from mllmsc.methods import METHODS  # names only: each method's module loads when it is built
 
 TASKS = ("transmission", "refseg", "vqa")
+SCENE_STYLES = ("standard", "varied", "heldout")  # mllmsc.data.scene_styles.STYLES, without its imports
 DEFAULT_BACKGROUNDS = Path("../shared/data/train")
 #: Per-task defaults of the options that differ between tasks.
 DEFAULTS = {
@@ -102,9 +103,10 @@ def evaluate(
         None, "--answerer-weights", help="vqa: the answerer's folder (default: shipped tiny-vqa)."
     ),
     floor: float = typer.Option(
-        0.1,
+        0.03,  # mllmsc.eval.vqa.VQA_FLOOR (importing it would import torch before the arguments are checked)
         "--floor",
-        help="vqa: background weight of the importance allocation (smaller: more on the target).",
+        help="vqa: background weight of the importance allocation (smaller: more on the target; "
+        "0.03 was chosen on validation scenes).",
     ),
     backgrounds: Path | None = typer.Option(
         None,
@@ -113,12 +115,22 @@ def evaluate(
         "else procedural textures).",
     ),
     size: int = typer.Option(256, "--size", min=32, help="refseg, vqa: scene side in pixels."),
+    style: str = typer.Option(
+        "standard",
+        "--style",
+        help="refseg: how the scenes are rendered and worded: standard, varied (the training "
+        "augmentation) or heldout (renderings and phrasings never trained on).",
+    ),
 ) -> None:
     """Evaluate over a data set; resumable and deterministic by --seed."""
     if task not in TASKS:
         raise UserError(f"unknown eval task {task!r}; available: {', '.join(TASKS)}")
     if task == "refseg":
-        _refseg(scenes, seed, parse_list(guidance or "saliency"), guidance_model, backgrounds, size, out)
+        if style not in SCENE_STYLES:
+            raise UserError(f"--style must be one of {', '.join(SCENE_STYLES)}, got {style!r}")
+        _refseg(
+            scenes, seed, parse_list(guidance or "saliency"), guidance_model, backgrounds, size, style, out
+        )
         return
     defaults = DEFAULTS[task]
     snrs = tuple(parse_list(snr or defaults["snr"], parse_snr))
@@ -209,6 +221,7 @@ def _refseg(
     model: str | None,
     backgrounds: Path | None,
     size: int,
+    style: str,
     out: Path,
 ) -> None:
     from rich.console import Console
@@ -223,7 +236,7 @@ def _refseg(
     with Progress(console=console, transient=True) as bar:
         job = bar.add_task("scenes", total=scenes)
         rows = evaluate_refseg(
-            backends, scenes=scenes, seed=seed, size=size, backgrounds=photos,
+            backends, scenes=scenes, seed=seed, size=size, backgrounds=photos, style=style,
             progress=lambda d, t: bar.update(job, completed=d),
         )  # fmt: skip
     summary, per_type = summaries(rows)

@@ -489,6 +489,7 @@ def generate_scene(
     backgrounds: Sequence[Path] = (),
     n_expressions: int = 8,
     max_objects: int = 6,
+    style: str = "standard",
 ) -> Scene:
     """Scene ``index`` of ``seed`` (independent of how many scenes are drawn).
 
@@ -498,9 +499,16 @@ def generate_scene(
         backgrounds: photos to crop backgrounds from; procedural textures when empty.
         n_expressions: the most expressions kept (balanced over types).
         max_objects: objects are drawn uniformly from 1..max_objects.
+        style: how the content is rendered and worded (:mod:`mllmsc.data.scene_styles`);
+            the objects, masks and answers are the same in every style.
     """
     if size < 32:
         raise UserError(f"scene size must be at least 32 pixels, got {size}")
+    restyle = None
+    if style != "standard":
+        from mllmsc.data.scene_styles import style_functions
+
+        restyle = style_functions(style)
     rng = np.random.default_rng([int(seed), int(index)])
     if backgrounds:
         bg, bg_name = photo_background(rng, size, backgrounds)
@@ -514,6 +522,13 @@ def generate_scene(
         for t in targets:
             mask |= objects[t].visible
         expressions.append(Expression(type_, text, tuple(targets), mask, answer, subtype))
+    if restyle is not None:
+        # Its own generator: the content above is the standard scene's, draw for draw.
+        render, rephrase = restyle
+        style_rng = np.random.default_rng([int(seed), int(index), 97])
+        image = render(bg, objects, style_rng, COLOURS)
+        for e in expressions:
+            e.text = rephrase(e.text, style_rng)
     return Scene(image, objects, expressions, bg_name, int(seed), int(index))
 
 

@@ -32,13 +32,15 @@ def evaluate_refseg(
     seed: int,
     size: int = 256,
     backgrounds: list[Path] | None = None,
+    style: str = "standard",
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, str]]:
     """IoU of every backend on every expression of ``scenes`` generated scenes.
 
     Args:
         backends: name → built guidance backend.
-        scenes, seed, size, backgrounds: the scene set (:func:`mllmsc.data.scenes.generate_scene`).
+        scenes, seed, size, backgrounds, style: the scene set
+            (:func:`mllmsc.data.scenes.generate_scene`).
         progress: called with (done, total) scenes.
     """
     from mllmsc.data.scenes import generate_scene
@@ -46,7 +48,7 @@ def evaluate_refseg(
 
     rows = []
     for i in range(scenes):
-        scene = generate_scene(seed, i, size=size, backgrounds=backgrounds or ())
+        scene = generate_scene(seed, i, size=size, backgrounds=backgrounds or (), style=style)
         x = torch.from_numpy(scene.image).permute(2, 0, 1).float()[None] / 255
         for j, expr in enumerate(scene.expressions):
             kind = expr.type if expr.subtype is None else f"{expr.type}:{expr.subtype}"

@@ -28,7 +28,7 @@ The vocabulary travels in ``config.json``; weights in ``model.safetensors`` (as 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -156,6 +156,24 @@ class TinyRefSeg(PretrainedMixin, torch.nn.Module):
         self.dec2 = ConvBlock(d + w2, w2, d, convs=1)  # S/4
         self.dec1 = ConvBlock(w2 + w1, w1, d, convs=1)  # S/2
         self.head = torch.nn.Conv2d(w1, 1, 1)
+
+    def with_words(self, words: list[str] | tuple[str, ...]) -> TinyRefSeg:
+        """A copy that also knows ``words`` (those not in its vocabulary are appended).
+
+        The new words' embeddings start as ``<unk>``'s, so the copy reads every text exactly as
+        this model does until training teaches it the new words. Returns ``self`` when nothing
+        is new.
+        """
+        new = [w for w in dict.fromkeys(words) if w not in self.index]
+        if not new:
+            return self
+        config = replace(self.config, vocab=(*self.config.vocab, *new))
+        model = type(self)(config)
+        state = self.state_dict()
+        unk = state["embedding.weight"][self.index[UNK]]
+        state["embedding.weight"] = torch.cat([state["embedding.weight"], unk.expand(len(new), -1)])
+        model.load_state_dict(state)
+        return model.train(self.training)
 
     # ------------------------------------------------------------------------------------ text
 

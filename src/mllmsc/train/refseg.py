@@ -56,6 +56,9 @@ class SceneTrainConfig(TrainConfig):
         weight_decay: AdamW's.
         dice_weight: weight of the soft-Dice term of the grounding loss.
         workers: data-loader processes drawing the scenes.
+        varied_fraction: share of the training scenes drawn in the ``varied`` style (other colours
+            under other light, soft edges, blur, noise, synonyms and filler words; see
+            :mod:`mllmsc.data.scene_styles`); the rest are ``standard``. Validation stays standard.
     """
 
     backgrounds: str = "../shared/data/train"
@@ -68,11 +71,14 @@ class SceneTrainConfig(TrainConfig):
     weight_decay: float = 1e-4
     dice_weight: float = 1.0
     workers: int = 1
+    varied_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.per_scene < 1 or self.workers < 0:
             raise ConfigError("per_scene must be >= 1 and workers >= 0")
+        if not 0 <= self.varied_fraction <= 1:
+            raise ConfigError(f"varied_fraction must lie in [0, 1], got {self.varied_fraction}")
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,11 @@ def _backgrounds(cfg: SceneTrainConfig) -> list[Path]:
 
 
 def build_vocab(cfg: SceneTrainConfig) -> tuple[str, ...]:
-    """``<pad>``, ``<unk>``, then every word of the generator's expressions, sorted."""
+    """``<pad>``, ``<unk>``, then every word of the generator's expressions, sorted.
+
+    With ``varied_fraction > 0`` the words of the ``varied`` style (its synonyms and filler) too.
+    """
+    from mllmsc.data.scene_styles import LEXICON, VARIED_WRAPPERS
     from mllmsc.data.scenes import COLOURS, SHAPES, generate_scene
 
     words = set(SHAPES) | set(COLOURS)
@@ -122,6 +132,13 @@ def build_vocab(cfg: SceneTrainConfig) -> tuple[str, ...]:
         scene = generate_scene(cfg.seed, 10_000_000 + i, size=64, n_expressions=1000)
         for expr in scene.expressions:
             words.update(tokenize(expr.text))
+    if cfg.varied_fraction > 0:
+        for text in (
+            *LEXICON,
+            *(w for ws in LEXICON.values() for w in ws),
+            *(" ".join(p) for p in VARIED_WRAPPERS),
+        ):
+            words.update(tokenize(text))
     return (PAD, UNK, *sorted(words - {PAD, UNK}))
 
 
@@ -164,10 +181,13 @@ class SceneStream(torch.utils.data.IterableDataset):
         offset, stride = self.rank * workers + worker, self.world * workers
         index = self.start + offset
         while True:
-            photo = np.random.default_rng([self.cfg.seed, index, 3]).random() >= self.cfg.procedural_fraction
+            draw = np.random.default_rng([self.cfg.seed, index, 3]).random(2)
+            photo = draw[0] >= self.cfg.procedural_fraction
+            style = "varied" if draw[1] < self.cfg.varied_fraction else "standard"
             scene = generate_scene(
-                self.cfg.seed, index, size=self.cfg.scene_size, backgrounds=self.backgrounds if photo else ()
-            )
+                self.cfg.seed, index, size=self.cfg.scene_size,
+                backgrounds=self.backgrounds if photo else (), style=style,
+            )  # fmt: skip
             rng = np.random.default_rng([self.cfg.seed, index, 7])
             yield from self.samples(scene, rng)
             index += stride
@@ -284,6 +304,10 @@ class RefSegTask(TrainTask[RefSegTrainConfig]):
     def same_model(self, saved: Any) -> bool:
         # The vocabulary is data (built from the generator, or carried by the weights), not a setting.
         return replace(saved, vocab=self.cfg.model.vocab) == self.cfg.model
+
+    def load_init(self, folder: Path) -> TinyRefSeg:
+        """The ``init`` weights, taught the words this run's scenes use that they do not know."""
+        return TinyRefSeg.from_pretrained(folder).with_words(build_vocab(self.cfg)[2:])
 
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)

@@ -210,6 +210,10 @@ class TrainTask(Generic[C]):
         """The optimizer. A param group's ``"lr_scale"`` entry scales the schedule's rate for it."""
         return torch.optim.Adam(model.parameters(), lr=self.cfg.lr)
 
+    def load_init(self, folder: Path) -> nn.Module:
+        """The ``init`` weights as a model; its config is the run's (default: ``from_pretrained``)."""
+        return self.model_class.from_pretrained(folder)  # type: ignore[attr-defined]
+
     def setup(self, model: nn.Module) -> None:
         """Runs once before step 0 of a fresh run (not on resume or ``init``); the EMA copies it after."""
 
@@ -290,12 +294,15 @@ class Trainer:
 
     # ---- setup ----
 
-    def _model_config(self, found: Path | None, init: Path | None) -> Any:
+    def _model_config(self, found: Path | None, init: nn.Module | None, init_folder: Path | None) -> Any:
         task = self.task
-        source = found or init
+        source = found or init_folder
         if source is None:
             return task.model_config()
-        saved = task.model_class.config_from_folder(source)  # type: ignore[attr-defined]
+        if found is not None:
+            saved = task.model_class.config_from_folder(found)  # type: ignore[attr-defined]
+        else:
+            saved = init.config  # type: ignore[union-attr]
         if not task.same_model(saved):
             what = "checkpoint in {} was" if found is not None else "weights in {} were"
             raise ConfigError(f"the {what.format(source)} trained with another model config")
@@ -319,7 +326,8 @@ class Trainer:
             raise WeightsError(f"init: {cfg.init} is not a model folder")
         device = training_device(cfg.device, dist)
         task.device, task.rank, task.world = device, dist.rank, dist.world
-        cfg = task.cfg = replace(cfg, model=self._model_config(found, init))
+        initial = task.load_init(init) if init is not None else None
+        cfg = task.cfg = replace(cfg, model=self._model_config(found, initial, init))
         out_dir.mkdir(parents=True, exist_ok=True)
 
         # Under torchrun the processes share the cores: split the threads, do not tune them.
@@ -340,7 +348,8 @@ class Trainer:
             lr_scale = float(state.get("lr_scale", 1.0))
             origin = int(state.get("schedule_origin", 0))
         elif init is not None:
-            weights = task.model_class.from_pretrained(init).state_dict()  # type: ignore[attr-defined]
+            weights = initial.state_dict()  # type: ignore[union-attr]
+            del initial
             model.load_state_dict(weights)
             ema.load_state_dict(weights)
             step, hours = weights_provenance(init)
