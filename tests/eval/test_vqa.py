@@ -172,3 +172,14 @@ def test_cli(tiny_codec_dir, tmp_path, capsys):
     ):
         assert main([*argv, *bad]) == 2
         assert fragment in capsys.readouterr().err
+
+
+def test_the_cli_floor_default_is_the_evaluations():
+    import inspect
+
+    from mllmsc.cli.evaluate import evaluate
+    from mllmsc.eval.vqa import VQA_FLOOR, VQASpec
+
+    cli_default = inspect.signature(evaluate).parameters["floor"].default.default
+    spec = VQASpec(scenes=1, seed=0, methods=("guided",), channels=("awgn",), snrs=(12.0,), cbrs=(1 / 96,))
+    assert cli_default == VQA_FLOOR == spec.floor
