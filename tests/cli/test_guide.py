@@ -97,3 +97,19 @@ def test_scenes_command(tmp_path, capsys):
     assert len((tmp_path / "s/scenes.jsonl").read_text().splitlines()) == 2
     assert main(["scenes", "--n", "0", "--out", str(tmp_path / "s2")]) == 2
     assert main(["scenes", "--size", "8", "--out", str(tmp_path / "s2")]) == 2
+
+
+def test_scenes_command_writes_a_style_and_rejects_an_unknown_one(tmp_path, capsys):
+    import json
+
+    argv = ["scenes", "--n", "1", "--seed", "0", "--size", "48"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert main([*argv, "--style", "heldout", "--out", str(tmp_path / "b")]) == 0
+    plain, held = (json.loads((tmp_path / d / "scenes.jsonl").read_text()) for d in ("a", "b"))
+    assert [e["answer"] for e in plain["expressions"]] == [e["answer"] for e in held["expressions"]]
+    assert (tmp_path / "a/images/scene_00000.png").read_bytes() != (
+        tmp_path / "b/images/scene_00000.png"
+    ).read_bytes()
+    assert main([*argv, "--style", "sketch", "--out", str(tmp_path / "c")]) == 2
+    assert "--style must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

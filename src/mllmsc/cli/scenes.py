@@ -18,6 +18,12 @@ def scenes(
     ),
     size: int = typer.Option(256, "--size", help="Side of the square images in pixels."),
     expressions: int = typer.Option(8, "--expressions", help="Most expressions per scene."),
+    style: str = typer.Option(
+        "standard",
+        "--style",
+        help="standard, varied (the training augmentation) or heldout (renderings and wordings "
+        "tiny-refseg never trained on); the content, masks and answers are the same in every style.",
+    ),
 ) -> None:
     """Generate N scenes (shapes over photos or textures) with unambiguous expressions and masks."""
     if not 32 <= size <= 4096:
@@ -26,9 +32,17 @@ def scenes(
         raise UserError(f"--n must be between 1 and 1000000, got {n}")
     if expressions < 1:
         raise UserError(f"--expressions must be at least 1, got {expressions}")
+    from mllmsc.cli.evaluate import SCENE_STYLES
+
+    if style not in SCENE_STYLES:
+        raise UserError(f"--style must be one of {', '.join(SCENE_STYLES)}, got {style!r}")
     from rich.console import Console
 
     from mllmsc.data.scenes import write_scenes
 
-    path = write_scenes(out, n, seed, size=size, backgrounds=backgrounds, n_expressions=expressions)
-    Console().print(f"wrote {n} scenes ({size}×{size}, seed {seed}) to {out}: images/, masks/, {path.name}")
+    path = write_scenes(
+        out, n, seed, size=size, backgrounds=backgrounds, n_expressions=expressions, style=style
+    )
+    Console().print(
+        f"wrote {n} scenes ({size}×{size}, seed {seed}, {style} style) to {out}: images/, masks/, {path.name}"
+    )

@@ -584,9 +584,11 @@ def write_scenes(
     size: int = 256,
     backgrounds: str | os.PathLike[str] | None = None,
     n_expressions: int = 8,
+    style: str = "standard",
 ) -> Path:
     """Write ``n`` scenes: ``images/scene_NNNNN.png``, ``masks/scene_NNNNN_eKK.png`` (0/255) and
-    ``scenes.jsonl`` (one record per scene, see :func:`scene_record`). Returns the JSONL path."""
+    ``scenes.jsonl`` (one record per scene, see :func:`scene_record`), drawn in ``style``
+    (:mod:`mllmsc.data.scene_styles`). Returns the JSONL path."""
     import torch
 
     from mllmsc.atomic import atomic_write_text
@@ -599,7 +601,8 @@ def write_scenes(
         raise UserError(f"--out {out} exists and is not a folder")
     photos = list_backgrounds(backgrounds)
     lines = []
-    for scene in generate_scenes(n, seed, size=size, backgrounds=photos, n_expressions=n_expressions):
+    scenes = generate_scenes(n, seed, size=size, backgrounds=photos, n_expressions=n_expressions, style=style)
+    for scene in scenes:
         stem = f"scene_{scene.index:05d}"
         image_file = f"images/{stem}.png"
         write_image(out / image_file, torch.from_numpy(scene.image).permute(2, 0, 1).float() / 255)
