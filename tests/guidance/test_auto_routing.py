@@ -73,7 +73,8 @@ def test_one_vague_item_sends_the_whole_batch_to_saliency(auto, scene, astronaut
     assert auto(_tensor(scene), query).backend == "tiny-refseg"
     x = torch.cat([_tensor(scene), torch.nn.functional.interpolate(astronaut, size=(256, 256))])
     assert auto(x, query).backend == "saliency"  # one backend per map
-    assert "found no region" in auto.reason
+    # on the photo the model marks nothing or a vague smear; the reason names which
+    assert "found no region" in auto.reason or "map is vague" in auto.reason
 
 
 @pytest.mark.parametrize(
