@@ -181,6 +181,7 @@ class SceneStream(torch.utils.data.IterableDataset):
         offset, stride = self.rank * workers + worker, self.world * workers
         index = self.start + offset
         while True:
+            # draw[0] is the value the stream drew alone before styles existed: old runs resume the same
             draw = np.random.default_rng([self.cfg.seed, index, 3]).random(2)
             photo = draw[0] >= self.cfg.procedural_fraction
             style = "varied" if draw[1] < self.cfg.varied_fraction else "standard"
