@@ -79,6 +79,12 @@ HELDOUT_WRAPPERS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Longest first, so "top left" is swapped as a whole before any shorter key could match inside it.
+_LEXICON_WORDS = re.compile(
+    r"\b(?:" + "|".join(sorted(map(re.escape, LEXICON), key=len, reverse=True)) + r")\b"
+)
+
+
 def _rewrite(
     text: str, rng: np.random.Generator, wrappers: Sequence[tuple[str, str]], p_synonym: float
 ) -> str:
@@ -91,8 +97,7 @@ def _rewrite(
             return options[int(rng.integers(len(options)))]
         return word
 
-    pattern = r"\b(?:" + "|".join(sorted(map(re.escape, LEXICON), key=len, reverse=True)) + r")\b"
-    text = re.sub(pattern, swap, text)
+    text = _LEXICON_WORDS.sub(swap, text)
     prefix, suffix = wrappers[int(rng.integers(len(wrappers)))]
     if suffix and text.endswith("?"):
         text = text[:-1] + suffix + "?"
